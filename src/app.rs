@@ -1,0 +1,243 @@
+//! The composition root: builds every component from a validated [`Config`], runs them, and
+//! shuts them down in order. The only module that names concrete queue backends.
+//!
+//! Shutdown order (bounded by `[shutdown] grace`): stop accepting writes (503, `/health` fails)
+//! → let in-flight requests finish → flush the producer → stop the admin listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::admin::{self, Admin};
+use crate::config::{Config, QueueBackend};
+use crate::ingest::auth::{Authenticator, Principal};
+use crate::ingest::{self, Ingest, IngestSettings};
+use crate::metrics::IngestMetrics;
+use crate::queue::kafka::{KafkaProducer, KafkaSettings};
+use crate::queue::{self, Producer};
+use crate::route::{RouteTable, Rule};
+
+/// How long start-up waits for the queue (topic creation, metadata).
+const QUEUE_SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the router could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Binding a listener failed.
+    #[error("binding {what} listener on {addr}: {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Serving a listener failed.
+    #[error("serving {what}: {source}")]
+    Serve {
+        /// Which listener.
+        what: &'static str,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The queue could not be set up.
+    #[error("setting up the queue: {0}")]
+    Queue(#[from] queue::Error),
+    /// The configured backend is not available in this build.
+    #[error("queue backend {0:?} is not available yet; use backend = \"kafka\"")]
+    BackendUnavailable(&'static str),
+}
+
+/// The listeners fluxroute serves on; tests pre-bind them on free ports.
+#[derive(Debug)]
+pub struct Listeners {
+    /// Where clients write.
+    pub ingest: TcpListener,
+    /// The ops API.
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the configured addresses.
+    ///
+    /// # Errors
+    /// [`AppError::Bind`] when an address is taken or not local.
+    pub async fn bind(config: &Config) -> Result<Listeners, AppError> {
+        let bind = |what, addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| AppError::Bind { what, addr, source })
+        };
+        Ok(Listeners {
+            ingest: bind("ingest", config.ingest.listen).await?,
+            admin: bind("admin", config.admin.listen).await?,
+        })
+    }
+}
+
+/// Kafka settings from the validated config.
+pub fn kafka_settings(config: &Config) -> KafkaSettings {
+    let k = &config.queue.kafka;
+    KafkaSettings {
+        brokers: k.brokers.iter().map(ToString::to_string).collect(),
+        topic: k.topic.clone(),
+        partitions: k.partitions.get(),
+        replication_factor: k.replication_factor.get(),
+        max_record_bytes: k.max_record_bytes.get(),
+        linger: k.linger,
+        produce_timeout: k.produce_timeout,
+        properties: k
+            .properties
+            .iter()
+            .map(|(key, v)| (key.to_owned(), v.to_owned()))
+            .collect(),
+    }
+}
+
+fn route_table(config: &Config) -> RouteTable {
+    RouteTable::new(
+        config
+            .routes
+            .iter()
+            .map(|r| Rule {
+                databases: r.databases.clone(),
+                retention_policies: r.retention_policies.clone(),
+                measurements: r.measurements.clone(),
+                clusters: r.clusters.clone(),
+                rename: r.rename.clone(),
+            })
+            .collect(),
+    )
+}
+
+fn authenticator(config: &Config) -> Authenticator {
+    Authenticator::new(
+        config
+            .ingest
+            .users
+            .iter()
+            .map(|u| Principal {
+                name: u.name.clone(),
+                password: u.password.as_ref().map(|s| s.expose().to_owned()),
+                token: u.token.as_ref().map(|s| s.expose().to_owned()),
+                databases: u.databases.clone(),
+            })
+            .collect(),
+    )
+}
+
+async fn producer(config: &Config) -> Result<Arc<dyn Producer>, AppError> {
+    match config.queue.backend {
+        QueueBackend::Kafka => {
+            let p = KafkaProducer::connect(&kafka_settings(config), QUEUE_SETUP_TIMEOUT).await?;
+            Ok(Arc::new(p))
+        }
+        QueueBackend::Embedded => Err(AppError::BackendUnavailable("embedded")),
+    }
+}
+
+/// Runs fluxroute until `shutdown` is cancelled, then shuts down in order.
+///
+/// # Errors
+/// Start-up failures ([`AppError::Queue`], [`AppError::BackendUnavailable`]) and listener
+/// failures.
+pub async fn run(
+    config: Arc<Config>,
+    listeners: Listeners,
+    shutdown: CancellationToken,
+) -> Result<(), AppError> {
+    let registry = prometheus::Registry::new();
+    let producer = producer(&config).await?;
+    let ingest = Arc::new(Ingest::new(
+        Arc::clone(&producer),
+        authenticator(&config),
+        route_table(&config),
+        IngestSettings {
+            max_body_bytes: config.ingest.max_body_bytes.get(),
+            max_concurrent_requests: config.ingest.max_concurrent_requests.get(),
+            enqueue_timeout: config.ingest.enqueue_timeout,
+            retry_after: config.ingest.retry_after,
+        },
+        IngestMetrics::new(&registry),
+    ));
+    let admin = Arc::new(Admin::new(
+        registry,
+        config.admin.token.as_ref().map(|t| t.expose().to_owned()),
+        config.redacted_json(),
+    ));
+
+    let ingest_addr = listeners.ingest.local_addr().ok();
+    let admin_addr = listeners.admin.local_addr().ok();
+    tracing::info!(ingest = ?ingest_addr, admin = ?admin_addr, "fluxroute serving");
+
+    let stop_ingest = CancellationToken::new();
+    let stop_admin = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let ingest_server = {
+        let stop = stop_ingest.clone();
+        let app = ingest::router(Arc::clone(&ingest));
+        tasks.spawn(async move {
+            axum::serve(listeners.ingest, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+                .map_err(|source| AppError::Serve {
+                    what: "ingest",
+                    source,
+                })
+        })
+    };
+    let admin_server = {
+        let stop = stop_admin.clone();
+        let app = admin::router(admin);
+        tasks.spawn(async move {
+            axum::serve(listeners.admin, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+                .map_err(|source| AppError::Serve {
+                    what: "admin",
+                    source,
+                })
+        })
+    };
+    tasks.close();
+
+    shutdown.cancelled().await;
+    let grace = config.shutdown.grace;
+    let deadline = tokio::time::Instant::now() + grace;
+    tracing::info!(?grace, "shutting down: no new writes");
+    ingest.stop_accepting();
+    stop_ingest.cancel();
+    let ingest_result = match tokio::time::timeout_at(deadline, ingest_server).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(join)) => {
+            tracing::error!(error = %join, "ingest task failed");
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!(
+                "in-flight writes still pending after the grace period; abandoning them"
+            );
+            Ok(())
+        }
+    };
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    if let Err(e) = producer.flush(left.max(Duration::from_millis(100))).await {
+        tracing::warn!(error = %e, "producer flush incomplete at shutdown");
+    }
+    stop_admin.cancel();
+    match tokio::time::timeout(Duration::from_secs(5), admin_server).await {
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "admin listener failed"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "admin task failed"),
+        Err(_) => tracing::warn!("admin listener did not stop in time"),
+        Ok(Ok(Ok(()))) => {}
+    }
+    tracing::info!("fluxroute stopped");
+    ingest_result
+}

@@ -1,0 +1,245 @@
+//! From a request body to queue records: validate every line, fix its timestamp in nanoseconds,
+//! pick its partition from (db, rp, series key), and pack lines into records below the queue's
+//! record size. Pure: no I/O.
+
+use bytes::Bytes;
+
+use crate::line_protocol::{self, Precision};
+use crate::queue::{OutgoingRecord, RecordMeta};
+
+/// What a body turned into.
+#[derive(Debug, Default)]
+pub struct Encoded {
+    /// Records to enqueue.
+    pub records: Vec<OutgoingRecord>,
+    /// Valid lines packed into `records`.
+    pub accepted: usize,
+    /// Lines that failed to parse or that InfluxDB would drop (tag key `time`, only `time`
+    /// fields).
+    pub rejected: usize,
+    /// InfluxDB 1.x's error message for this body (`unable to parse …` or `partial write: …`),
+    /// `None` when every line is good.
+    pub error: Option<String>,
+}
+
+/// Where a request's lines go.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// Database.
+    pub db: &'a str,
+    /// Retention policy ("" for the default).
+    pub rp: &'a str,
+    /// Partitions of the queue.
+    pub partitions: u32,
+    /// Payload cap of one record.
+    pub max_record_bytes: usize,
+}
+
+/// The partition of a line: a series always lands on the same partition of a given db/rp, so it
+/// keeps its order in the queue.
+pub fn partition_of(db_rp_hash: u64, series_hash: u64, partitions: u32) -> u32 {
+    let mixed = (series_hash ^ db_rp_hash).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    // The high half is the best-mixed part of the product.
+    u32::try_from((mixed >> 32) % u64::from(partitions.max(1))).unwrap_or(0)
+}
+
+/// Stable hash of (db, rp), mixed into each line's partition choice.
+pub fn db_rp_hash(db: &str, rp: &str) -> u64 {
+    let mut key = Vec::with_capacity(db.len() + rp.len() + 1);
+    key.extend_from_slice(db.as_bytes());
+    key.push(0);
+    key.extend_from_slice(rp.as_bytes());
+    xxhash_rust::xxh3::xxh3_64(&key)
+}
+
+/// Validates and packs `body`. `receive_nanos` is the one instant stamped on lines without a
+/// timestamp (as InfluxDB does per request, truncated to the precision).
+pub fn encode(
+    body: &[u8],
+    precision: Precision,
+    receive_nanos: i64,
+    target: Target<'_>,
+) -> Encoded {
+    let partitions = target.partitions.max(1);
+    let cap = target.max_record_bytes.max(1);
+    let seed = db_rp_hash(target.db, target.rp);
+    let meta = RecordMeta::write(target.db, target.rp);
+    let mut open: Vec<Vec<u8>> = vec![Vec::new(); partitions as usize];
+    let mut outcome = line_protocol::WriteOutcome::new();
+    let mut out = Encoded::default();
+
+    for item in line_protocol::lines(body).with_precision(precision) {
+        let line = match item {
+            Ok(line) => line,
+            Err(e) => {
+                outcome.record_error(&e);
+                out.rejected += 1;
+                continue;
+            }
+        };
+        if outcome.record_line(&line).is_some() {
+            out.rejected += 1;
+            continue;
+        }
+        let ts = match line_protocol::timestamp_nanos(line.timestamp, precision, receive_nanos) {
+            Ok(ts) => ts,
+            Err(kind) => {
+                // The scanner already range-checked written timestamps; only a receive time
+                // outside InfluxDB's range could land here.
+                outcome.record_error(&line_protocol::LineError {
+                    text: line.text,
+                    kind,
+                });
+                out.rejected += 1;
+                continue;
+            }
+        };
+        let p = partition_of(seed, line_protocol::series_key_hash(&line), partitions) as usize;
+        let buf = &mut open[p];
+        // Normalized size: key+fields, space, up to 20 digits, newline.
+        if !buf.is_empty() && buf.len() + line.fields_end + 22 > cap {
+            out.records.push(OutgoingRecord {
+                partition: p as u32,
+                meta: meta.clone(),
+                payload: Bytes::from(std::mem::take(buf)),
+            });
+        }
+        if buf.capacity() == 0 {
+            buf.reserve((body.len() / partitions as usize + 64).min(cap + 64));
+        }
+        line_protocol::write_normalized(&line, ts, buf);
+        out.accepted += 1;
+    }
+    for (p, buf) in open.into_iter().enumerate() {
+        if !buf.is_empty() {
+            out.records.push(OutgoingRecord {
+                partition: p as u32,
+                meta: meta.clone(),
+                payload: Bytes::from(buf),
+            });
+        }
+    }
+    out.error = outcome.error_message();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(partitions: u32, max: usize) -> Target<'static> {
+        Target {
+            db: "db",
+            rp: "",
+            partitions,
+            max_record_bytes: max,
+        }
+    }
+
+    #[test]
+    fn stamps_missing_timestamps_and_normalizes() {
+        let body = b"cpu,host=a usage=1 1700000000\n# comment\n\nmem free=2i\n";
+        // As InfluxDB does, the receive time is truncated to the request's precision.
+        let e = encode(body, Precision::Second, 42_700_000_000, target(1, 1 << 20));
+        assert_eq!(e.accepted, 2);
+        assert_eq!(e.rejected, 0);
+        assert_eq!(e.records.len(), 1);
+        assert_eq!(
+            &e.records[0].payload[..],
+            b"cpu,host=a usage=1 1700000000000000000\nmem free=2i 42000000000\n"
+        );
+        assert_eq!(e.records[0].meta, RecordMeta::write("db", ""));
+    }
+
+    #[test]
+    fn collects_errors_in_influxdb_wording() {
+        let body = b"good v=1 1\nbad\nalso bad=\n";
+        let e = encode(body, Precision::Nanosecond, 0, target(4, 1 << 20));
+        assert_eq!((e.accepted, e.rejected), (1, 2));
+        let text = e.error.unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(
+            lines[0].starts_with("partial write: unable to parse 'bad': "),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[1].ends_with(" dropped=0"), "{}", lines[1]);
+        assert!(
+            lines[1].starts_with("unable to parse 'also bad=': "),
+            "{}",
+            lines[1]
+        );
+    }
+
+    #[test]
+    fn points_influxdb_drops_are_not_enqueued() {
+        let e = encode(
+            b"m,time=1 v=1 1\nm v=2 2\n",
+            Precision::Nanosecond,
+            0,
+            target(1, 1 << 20),
+        );
+        assert_eq!((e.accepted, e.rejected), (1, 1));
+        assert_eq!(&e.records[0].payload[..], b"m v=2 2\n");
+        assert_eq!(
+            e.error.unwrap(),
+            "partial write: invalid tag key: input tag \"time\" on measurement \"m\" is invalid dropped=1"
+        );
+    }
+
+    #[test]
+    fn splits_records_below_the_cap() {
+        let mut body = Vec::new();
+        for i in 0..1000 {
+            body.extend_from_slice(format!("m,host=h v={i} {i}\n").as_bytes());
+        }
+        let e = encode(&body, Precision::Nanosecond, 0, target(1, 1000));
+        assert_eq!(e.accepted, 1000);
+        assert!(e.records.len() > 10);
+        let mut total = 0;
+        for r in &e.records {
+            assert!(r.payload.len() <= 1000, "{}", r.payload.len());
+            assert!(r.payload.ends_with(b"\n"));
+            total += r.payload.iter().filter(|&&b| b == b'\n').count();
+        }
+        assert_eq!(total, 1000);
+    }
+
+    #[test]
+    fn a_series_keeps_its_partition() {
+        let body = b"cpu,host=a v=1 1\ncpu,host=b v=1 1\ncpu,host=a v=2 2\ncpu,host=c v=1 1\n";
+        let e = encode(body, Precision::Nanosecond, 0, target(8, 1 << 20));
+        let part_of = |needle: &[u8]| {
+            e.records
+                .iter()
+                .filter(|r| r.payload.windows(needle.len()).any(|w| w == needle))
+                .map(|r| r.partition)
+                .collect::<Vec<_>>()
+        };
+        let a = part_of(b"host=a");
+        assert_eq!(a.len(), 1, "both host=a lines in one record");
+        // Same series, differently ordered tags: same partition.
+        let h1 = db_rp_hash("db", "");
+        let p = |l: &[u8]| {
+            let line = line_protocol::parse_line(l).unwrap();
+            partition_of(h1, line_protocol::series_key_hash(&line), 8)
+        };
+        assert_eq!(p(b"cpu,a=1,b=2 v=1"), p(b"cpu,b=2,a=1 v=1"));
+    }
+
+    #[test]
+    fn out_of_range_timestamp_is_a_line_error() {
+        let e = encode(
+            b"m v=1 9223372036854775807\n",
+            Precision::Second,
+            0,
+            target(1, 1 << 20),
+        );
+        assert_eq!((e.accepted, e.rejected), (0, 1));
+        assert!(e
+            .error
+            .unwrap()
+            .starts_with("unable to parse 'm v=1 9223372036854775807': "));
+    }
+}

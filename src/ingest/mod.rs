@@ -1,0 +1,626 @@
+//! The InfluxDB-compatible HTTP front: `/write` (v1), `/api/v2/write` (v2), `/ping`, `/health`
+//! and `/query` (`CREATE DATABASE`).
+//!
+//! Owns: authentication, request limits (concurrency shed before the body is read, raw and
+//! decompressed size caps), parsing and validation through [`crate::line_protocol`], and the
+//! answer. It does not deliver to clusters: it hands records to a [`Producer`] and answers 2xx
+//! only once the producer says every record of the request is durable (invariant 1). On any
+//! failure to enqueue it answers 503 with `Retry-After`, and the client's retry is harmless
+//! because every line's timestamp was fixed here (invariant 3).
+//!
+//! Answers mirror InfluxDB 1.8 for v1 and 2.x for v2, including a partial write's 400 after
+//! the good lines were enqueued; see [`error::ApiError`].
+
+pub mod auth;
+pub mod body;
+pub mod encode;
+pub mod error;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, RawQuery, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::Router;
+use tokio::sync::Semaphore;
+
+use crate::line_protocol::Precision;
+use crate::metrics::IngestMetrics;
+use crate::queue::{OutgoingRecord, Producer, RecordMeta};
+use crate::route::RouteTable;
+
+use self::auth::Authenticator;
+use self::encode::Target;
+use self::error::{ApiError, Dialect};
+
+/// The InfluxDB version fluxroute answers as: its write API is 1.8's (with 2.x's `/api/v2/write`).
+pub const INFLUXDB_COMPAT_VERSION: &str = "1.8.10";
+/// How long a `/health` answer about the queue is reused.
+const HEALTH_CACHE: Duration = Duration::from_secs(1);
+/// How long `/health` waits for the queue.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most bytes of a `/query` body (statements are short).
+const MAX_QUERY_BODY_BYTES: usize = 1024 * 1024;
+
+/// Limits and timings of the ingest.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    /// Raw and decompressed body cap.
+    pub max_body_bytes: usize,
+    /// Write requests handled at once; more are shed with 503.
+    pub max_concurrent_requests: usize,
+    /// How long a write waits for the queue's ack before 503.
+    pub enqueue_timeout: Duration,
+    /// `Retry-After` sent with 503.
+    pub retry_after: Duration,
+}
+
+/// Shared state of the ingest routes.
+#[derive(Debug)]
+pub struct Ingest {
+    producer: Arc<dyn Producer>,
+    auth: Authenticator,
+    routes: RouteTable,
+    settings: IngestSettings,
+    permits: Arc<Semaphore>,
+    metrics: IngestMetrics,
+    accepting: AtomicBool,
+    health: Mutex<Option<(Instant, Result<(), String>)>>,
+}
+
+impl Ingest {
+    /// Builds the ingest over a producer.
+    pub fn new(
+        producer: Arc<dyn Producer>,
+        auth: Authenticator,
+        routes: RouteTable,
+        settings: IngestSettings,
+        metrics: IngestMetrics,
+    ) -> Ingest {
+        Ingest {
+            producer,
+            auth,
+            routes,
+            permits: Arc::new(Semaphore::new(settings.max_concurrent_requests.max(1))),
+            settings,
+            metrics,
+            accepting: AtomicBool::new(true),
+            health: Mutex::new(None),
+        }
+    }
+
+    /// Stops accepting writes (shutdown): new writes get 503, `/health` fails.
+    pub fn stop_accepting(&self) {
+        self.accepting.store(false, Ordering::SeqCst);
+    }
+
+    fn overloaded(&self) -> ApiError {
+        ApiError::Overloaded {
+            retry_after: self.settings.retry_after,
+        }
+    }
+
+    async fn queue_health(&self) -> Result<(), String> {
+        if let Ok(guard) = self.health.lock() {
+            if let Some((at, res)) = guard.as_ref() {
+                if at.elapsed() < HEALTH_CACHE {
+                    return res.clone();
+                }
+            }
+        }
+        let res = self
+            .producer
+            .check_health(HEALTH_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string());
+        if let Ok(mut guard) = self.health.lock() {
+            *guard = Some((Instant::now(), res.clone()));
+        }
+        res
+    }
+
+    async fn enqueue(&self, records: Vec<OutgoingRecord>) -> Result<(), ApiError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let res = tokio::time::timeout(
+            self.settings.enqueue_timeout,
+            self.producer.enqueue(records),
+        )
+        .await;
+        let outcome = match &res {
+            Ok(Ok(())) => "ok",
+            Ok(Err(_)) => "error",
+            Err(_) => "timeout",
+        };
+        self.metrics
+            .enqueue_seconds
+            .with_label_values(&[outcome])
+            .observe(started.elapsed().as_secs_f64());
+        let reason = match res {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!(
+                "no acknowledgement within {:?}",
+                self.settings.enqueue_timeout
+            ),
+        };
+        tracing::warn!(%reason, "write not acknowledged by the queue; answering 503");
+        Err(ApiError::QueueUnavailable {
+            retry_after: self.settings.retry_after,
+            reason,
+        })
+    }
+}
+
+/// The ingest's routes.
+pub fn router(ingest: Arc<Ingest>) -> Router {
+    Router::new()
+        .route("/write", post(write_v1).fallback(method_not_allowed))
+        .route(
+            "/api/v2/write",
+            post(write_v2).fallback(method_not_allowed_v2),
+        )
+        .route("/ping", get(ping).head(ping).fallback(method_not_allowed))
+        .route("/health", get(health).fallback(method_not_allowed))
+        .route("/query", any(query))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&ingest),
+            common_headers,
+        ))
+        .with_state(ingest)
+}
+
+fn endpoint_label(path: &str) -> &'static str {
+    match path {
+        "/write" => "write",
+        "/api/v2/write" => "api_v2_write",
+        "/ping" => "ping",
+        "/health" => "health",
+        "/query" => "query",
+        _ => "other",
+    }
+}
+
+/// Adds InfluxDB's headers to every answer and counts requests.
+async fn common_headers(State(ingest): State<Arc<Ingest>>, req: Request, next: Next) -> Response {
+    let endpoint = endpoint_label(req.uri().path());
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut resp = next.run(req).await;
+    ingest
+        .metrics
+        .requests
+        .with_label_values(&[endpoint, resp.status().as_str()])
+        .inc();
+    let h = resp.headers_mut();
+    h.insert("X-Influxdb-Build", HeaderValue::from_static("OSS"));
+    h.insert(
+        "X-Influxdb-Version",
+        HeaderValue::from_static(INFLUXDB_COMPAT_VERSION),
+    );
+    h.insert(
+        "X-Fluxroute-Version",
+        HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+    );
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert("Request-Id", v.clone());
+        h.insert("X-Request-Id", v);
+    }
+    resp
+}
+
+/// Query parameters, decoded leniently as InfluxDB (Go's url.ParseQuery) does; the first value
+/// of a repeated key wins.
+fn params(raw: Option<&str>) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        out.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    out
+}
+
+fn receive_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn is_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"))
+}
+
+/// A parsed and validated write request, ready for the body.
+struct WriteRequest {
+    db: String,
+    rp: String,
+    precision: Precision,
+    dialect: Dialect,
+}
+
+async fn write_v1(
+    State(ingest): State<Arc<Ingest>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let p = params(q.as_deref());
+    let prepared = (|| {
+        ingest.auth.authenticate(
+            p.get("u").map(String::as_str),
+            p.get("p").map(String::as_str),
+            &headers,
+        )?;
+        let db = p
+            .get("db")
+            .filter(|d| !d.is_empty())
+            .ok_or(ApiError::DatabaseRequired)?;
+        let precision_param = p.get("precision").map_or("", String::as_str);
+        let precision = Precision::from_v1(precision_param)
+            .ok_or_else(|| ApiError::InvalidPrecision(precision_param.to_owned()))?;
+        if !ingest.routes.covers_database(db) {
+            return Err(ApiError::DatabaseNotFound(db.clone()));
+        }
+        ingest.auth.authorize(
+            p.get("u").map(String::as_str),
+            p.get("p").map(String::as_str),
+            &headers,
+            db,
+        )?;
+        if let Some(level) = p.get("consistency").filter(|l| !l.is_empty()) {
+            if !matches!(level.as_str(), "any" | "one" | "quorum" | "all") {
+                return Err(ApiError::InvalidConsistency);
+            }
+        }
+        Ok(WriteRequest {
+            db: db.clone(),
+            rp: p.get("rp").cloned().unwrap_or_default(),
+            precision,
+            dialect: Dialect::V1,
+        })
+    })();
+    match prepared {
+        Ok(req) => handle_write(&ingest, req, &headers, body).await,
+        Err(e) => e.into_response_in(Dialect::V1),
+    }
+}
+
+async fn write_v2(
+    State(ingest): State<Arc<Ingest>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let p = params(q.as_deref());
+    let prepared = (|| {
+        ingest.auth.authenticate(None, None, &headers)?;
+        let bucket = p
+            .get("bucket")
+            .filter(|b| !b.is_empty())
+            .ok_or(ApiError::BucketRequired)?;
+        let (db, rp) = match bucket.split_once('/') {
+            Some((db, rp)) => (db.to_owned(), rp.to_owned()),
+            None => (bucket.clone(), String::new()),
+        };
+        let precision_param = p.get("precision").map_or("", String::as_str);
+        let precision = Precision::from_v2(precision_param)
+            .ok_or_else(|| ApiError::InvalidPrecision(precision_param.to_owned()))?;
+        if db.is_empty() {
+            return Err(ApiError::BucketRequired);
+        }
+        if !ingest.routes.covers_database(&db) {
+            return Err(ApiError::DatabaseNotFound(db));
+        }
+        ingest.auth.authorize(None, None, &headers, &db)?;
+        Ok(WriteRequest {
+            db,
+            rp,
+            precision,
+            dialect: Dialect::V2,
+        })
+    })();
+    match prepared {
+        Ok(req) => handle_write(&ingest, req, &headers, body).await,
+        Err(e) => e.into_response_in(Dialect::V2),
+    }
+}
+
+async fn handle_write(
+    ingest: &Ingest,
+    req: WriteRequest,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let dialect = req.dialect;
+    if !ingest.accepting.load(Ordering::SeqCst) {
+        return ingest.overloaded().into_response_in(dialect);
+    }
+    // Shed before reading the body: an overloaded router must not buffer more bodies.
+    let Ok(_permit) = Arc::clone(&ingest.permits).try_acquire_owned() else {
+        return ingest.overloaded().into_response_in(dialect);
+    };
+    ingest.metrics.in_flight.inc();
+    let started = Instant::now();
+    let res = write_body(ingest, &req, headers, body).await;
+    ingest.metrics.in_flight.dec();
+    ingest
+        .metrics
+        .request_seconds
+        .observe(started.elapsed().as_secs_f64());
+    match res {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response_in(dialect),
+    }
+}
+
+async fn write_body(
+    ingest: &Ingest,
+    req: &WriteRequest,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(), ApiError> {
+    let max = ingest.settings.max_body_bytes;
+    let raw = body::read_raw(body, content_length(headers), max).await?;
+    let data = if is_gzip(headers) {
+        body::gunzip(&raw, max)?
+    } else {
+        raw
+    };
+    ingest.metrics.bytes.inc_by(data.len() as u64);
+    let target = Target {
+        db: &req.db,
+        rp: &req.rp,
+        partitions: ingest.producer.partitions(),
+        max_record_bytes: ingest.producer.max_record_bytes(),
+    };
+    let encoded = encode::encode(&data, req.precision, receive_nanos(), target);
+    let lines = &ingest.metrics.lines;
+    lines
+        .with_label_values(&["rejected"])
+        .inc_by(encoded.rejected as u64);
+    let Some(message) = encoded.error else {
+        ingest.enqueue(encoded.records).await?;
+        lines
+            .with_label_values(&["accepted"])
+            .inc_by(encoded.accepted as u64);
+        return Ok(());
+    };
+    if encoded.accepted == 0 || req.dialect == Dialect::V2 {
+        // v2 rejects the whole batch on any bad line; v1 when no line is good.
+        lines
+            .with_label_values(&["rejected"])
+            .inc_by(encoded.accepted as u64);
+        return Err(ApiError::Parse(message));
+    }
+    ingest.enqueue(encoded.records).await?;
+    lines
+        .with_label_values(&["accepted"])
+        .inc_by(encoded.accepted as u64);
+    tracing::debug!(db = %req.db, rejected = encoded.rejected, "partial write");
+    Err(ApiError::PartialWrite {
+        message,
+        dropped: encoded.rejected,
+    })
+}
+
+async fn ping(RawQuery(q): RawQuery) -> Response {
+    let verbose = params(q.as_deref())
+        .get("verbose")
+        .is_some_and(|v| matches!(v.as_str(), "true" | "1" | "t" | "T" | "TRUE" | "True"));
+    if verbose {
+        (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({ "version": INFLUXDB_COMPAT_VERSION })),
+        )
+            .into_response()
+    } else {
+        StatusCode::NO_CONTENT.into_response()
+    }
+}
+
+async fn health(State(ingest): State<Arc<Ingest>>) -> Response {
+    let queue = if ingest.accepting.load(Ordering::SeqCst) {
+        ingest.queue_health().await
+    } else {
+        Err("shutting down".to_owned())
+    };
+    let (status, state, message) = match &queue {
+        Ok(()) => (
+            StatusCode::OK,
+            "pass",
+            Cow::Borrowed("ready for queries and writes"),
+        ),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "fail",
+            Cow::Owned(format!("queue unavailable: {e}")),
+        ),
+    };
+    let body = serde_json::json!({
+        "name": "fluxroute",
+        "message": message,
+        "status": state,
+        "checks": [],
+        "version": INFLUXDB_COMPAT_VERSION,
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Parses `CREATE DATABASE <name> [WITH …]`; `None` for any other statement.
+pub fn parse_create_database(statement: &str) -> Option<String> {
+    let s = statement.trim();
+    let mut words = s.split_whitespace();
+    let (create, database) = (words.next()?, words.next()?);
+    if !create.eq_ignore_ascii_case("create") || !database.eq_ignore_ascii_case("database") {
+        return None;
+    }
+    let rest = s[create.len()..].trim_start()[database.len()..].trim_start();
+    if let Some(quoted) = rest.strip_prefix('"') {
+        let mut name = String::new();
+        let mut chars = quoted.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => name.push(chars.next()?),
+                '"' => {
+                    let tail = chars.as_str().trim();
+                    return (tail.is_empty() || tail.to_ascii_uppercase().starts_with("WITH "))
+                        .then_some(name);
+                }
+                c => name.push(c),
+            }
+        }
+        return None;
+    }
+    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    let (name, tail) = rest.split_at(end);
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let tail = tail.trim();
+    (valid && (tail.is_empty() || tail.to_ascii_uppercase().starts_with("WITH ")))
+        .then(|| name.to_owned())
+}
+
+async fn query(
+    State(ingest): State<Arc<Ingest>>,
+    method: Method,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match run_query(&ingest, &method, q.as_deref(), &headers, body).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response_in(Dialect::V1),
+    }
+}
+
+async fn run_query(
+    ingest: &Ingest,
+    method: &Method,
+    raw_query: Option<&str>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if method != Method::GET && method != Method::POST {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    let mut p = params(raw_query);
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if method == Method::POST && is_form {
+        let raw = body::read_raw(body, content_length(headers), MAX_QUERY_BODY_BYTES).await?;
+        for (k, v) in form_urlencoded::parse(&raw) {
+            p.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+        }
+    }
+    let user = p.get("u").map(String::as_str);
+    let password = p.get("p").map(String::as_str);
+    ingest.auth.authenticate(user, password, headers)?;
+    let q = p
+        .get("q")
+        .filter(|q| !q.trim().is_empty())
+        .ok_or(ApiError::MissingQuery)?;
+    let statements: Vec<&str> = q.split(';').filter(|s| !s.trim().is_empty()).collect();
+    let mut databases = Vec::with_capacity(statements.len());
+    for s in &statements {
+        let db = parse_create_database(s)
+            .ok_or_else(|| ApiError::UnsupportedQuery(s.trim().to_owned()))?;
+        ingest.auth.authorize(user, password, headers, &db)?;
+        databases.push(db);
+    }
+    if !ingest.accepting.load(Ordering::SeqCst) {
+        return Err(ingest.overloaded());
+    }
+    // DDL goes to every partition so each drain applies it before the writes behind it.
+    let partitions = ingest.producer.partitions();
+    let records = databases
+        .iter()
+        .flat_map(|db| {
+            (0..partitions).map(move |partition| OutgoingRecord {
+                partition,
+                meta: RecordMeta::create_database(db.clone()),
+                payload: bytes::Bytes::new(),
+            })
+        })
+        .collect();
+    ingest.enqueue(records).await?;
+    let results: Vec<serde_json::Value> = (0..databases.len())
+        .map(|i| serde_json::json!({ "statement_id": i }))
+        .collect();
+    Ok((
+        StatusCode::OK,
+        axum::Json(serde_json::json!({ "results": results })),
+    )
+        .into_response())
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::MethodNotAllowed.into_response_in(Dialect::V1)
+}
+
+async fn method_not_allowed_v2() -> Response {
+    ApiError::MethodNotAllowed.into_response_in(Dialect::V2)
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_database_statements() {
+        assert_eq!(
+            parse_create_database("CREATE DATABASE telegraf"),
+            Some("telegraf".into())
+        );
+        assert_eq!(
+            parse_create_database("  create   database \"my db\" "),
+            Some("my db".into())
+        );
+        assert_eq!(
+            parse_create_database("CREATE DATABASE \"a\\\"b\""),
+            Some("a\"b".into())
+        );
+        assert_eq!(
+            parse_create_database("CREATE DATABASE x WITH DURATION 1d"),
+            Some("x".into())
+        );
+        assert_eq!(parse_create_database("CREATE DATABASE"), None);
+        assert_eq!(parse_create_database("CREATE DATABASE 1abc"), None);
+        assert_eq!(parse_create_database("SHOW DATABASES"), None);
+        assert_eq!(parse_create_database("DROP DATABASE x"), None);
+    }
+
+    #[test]
+    fn params_take_the_first_value_and_decode() {
+        let p = params(Some("db=a%20b&db=c&precision=%C2%B5"));
+        assert_eq!(p["db"], "a b");
+        assert_eq!(p["precision"], "µ");
+    }
+}

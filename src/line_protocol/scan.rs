@@ -1,0 +1,554 @@
+//! Byte scanners that mirror InfluxDB 1.6's `models/points.go` (`scanLine`, `scanKey`,
+//! `scanMeasurement`, `scanTags`, `scanFields`, `scanNumber`, `scanBoolean`, `scanTime`,
+//! `skipWhitespace`), rewritten for speed but with the same decisions and the same error
+//! precedence. Every quirk below is deliberate; the differential test against `influxd` guards it.
+//!
+//! Two escape rules coexist in 1.6 and both are kept:
+//! - key section (measurement, tag keys and values): a byte is escaped when the byte before it is
+//!   a backslash, whatever escaped that backslash (`a\\,b` still has an escaped comma);
+//! - field section and line splitting: a backslash skips itself and the next byte.
+
+use memchr::{memchr, memchr2, memchr3};
+
+use super::{Line, ParseErrorKind, Precision, MAX_KEY_LENGTH};
+
+/// Byte classes for the skip loops: a set bit marks a byte the scanner must look at.
+const MEASUREMENT_STOP: u8 = 1; // ' ' ','
+const TAG_STOP: u8 = 2; // ' ' ',' '='
+const FIELD_STOP: u8 = 4; // ' ' ',' '=' '"' '\\'
+const LINE_STOP: u8 = 8; // ' ' ',' '=' '"' '\\' '\n'
+
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b' ' as usize] = MEASUREMENT_STOP | TAG_STOP | FIELD_STOP | LINE_STOP;
+    t[b',' as usize] = MEASUREMENT_STOP | TAG_STOP | FIELD_STOP | LINE_STOP;
+    t[b'=' as usize] = TAG_STOP | FIELD_STOP | LINE_STOP;
+    t[b'"' as usize] = FIELD_STOP | LINE_STOP;
+    t[b'\\' as usize] = FIELD_STOP | LINE_STOP;
+    t[b'\n' as usize] = LINE_STOP;
+    t
+};
+
+/// First index >= `i` whose byte is in `class`, or `buf.len()`.
+#[inline(always)]
+fn skip_to(buf: &[u8], mut i: usize, class: u8) -> usize {
+    while i < buf.len() && CLASS[buf[i] as usize] & class == 0 {
+        i += 1;
+    }
+    i
+}
+
+/// `skipWhitespace`: 1.6 skips spaces, tabs and NUL bytes.
+#[inline]
+pub(super) fn skip_whitespace(buf: &[u8], mut i: usize) -> usize {
+    while i < buf.len() && matches!(buf[i], b' ' | b'\t' | 0) {
+        i += 1;
+    }
+    i
+}
+
+/// `scanLine`: the end (exclusive, without the `'\n'`) of the line that starts at `start`.
+///
+/// A newline does not end a line when it is escaped by a backslash or inside a double-quoted
+/// field value (1.6 counts `=` and `,` after the first space to decide what a quote is).
+#[inline]
+pub(super) fn scan_line(buf: &[u8], start: usize) -> usize {
+    // Without a quote or a backslash, scanLine's state never changes: the line ends at the
+    // first newline. One SIMD pass finds the newline or the first byte that needs the slow path.
+    match memchr3(b'\n', b'"', b'\\', &buf[start..]) {
+        None => buf.len(),
+        Some(n) if buf[start + n] == b'\n' => start + n,
+        Some(_) => scan_line_slow(buf, start),
+    }
+}
+
+#[cold]
+fn scan_line_slow(buf: &[u8], mut i: usize) -> usize {
+    let mut quoted = false;
+    let mut fields = false;
+    let mut equals = 0usize;
+    let mut commas = 0usize;
+    loop {
+        i = skip_to(buf, i, LINE_STOP);
+        if i >= buf.len() {
+            break;
+        }
+        let c = buf[i];
+        if c == b'\\' {
+            // 1.6 skips two bytes even past the end of the body; clamp below.
+            i += 2;
+            continue;
+        }
+        if c == b' ' {
+            fields = true;
+        }
+        if fields {
+            if !quoted && c == b'=' {
+                i += 1;
+                equals += 1;
+                continue;
+            } else if !quoted && c == b',' {
+                i += 1;
+                commas += 1;
+                continue;
+            } else if c == b'"' && equals > commas {
+                i += 1;
+                quoted = !quoted;
+                continue;
+            }
+        }
+        if c == b'\n' && !quoted {
+            break;
+        }
+        i += 1;
+    }
+    i.min(buf.len())
+}
+
+/// `parsePoint`: validates one line (leading whitespace already skipped).
+///
+/// With `precision` the timestamp range check happens where 1.6 does it (before the check for
+/// trailing garbage), so the error text matches influxd's for every line.
+pub(super) fn parse_point(
+    buf: &[u8],
+    precision: Option<Precision>,
+) -> Result<Line<'_>, ParseErrorKind> {
+    let len = buf.len();
+
+    // --- scanMeasurement ---
+    if len == 0 || buf[0] == b',' {
+        return Err(ParseErrorKind::MissingMeasurement);
+    }
+    let mut i = 1;
+    let has_tags = loop {
+        i = skip_to(buf, i, MEASUREMENT_STOP);
+        if i >= len {
+            return Err(ParseErrorKind::MissingFields);
+        }
+        if buf[i - 1] != b'\\' {
+            break buf[i] == b',';
+        }
+        i += 1;
+    };
+    let measurement_len = i;
+
+    // --- scanTags + the sorted/duplicate check of scanKey ---
+    let mut tags_sorted = true;
+    let mut duplicate = false;
+    let key_len = if has_tags {
+        i += 1;
+        let mut prev_key: &[u8] = &[];
+        let mut first = true;
+        loop {
+            // scanTagsKey
+            let ks = i;
+            if i >= len || matches!(buf[i], b' ' | b',' | b'=') {
+                return Err(ParseErrorKind::MissingTagKey);
+            }
+            loop {
+                i = skip_to(buf, i + 1, TAG_STOP);
+                if i >= len {
+                    return Err(ParseErrorKind::MissingTagValue);
+                }
+                if buf[i - 1] != b'\\' {
+                    if buf[i] == b'=' {
+                        break;
+                    }
+                    return Err(ParseErrorKind::MissingTagValue);
+                }
+            }
+            let key = &buf[ks..i];
+            if tags_sorted && !first {
+                match prev_key.cmp(key) {
+                    std::cmp::Ordering::Greater => tags_sorted = false,
+                    // 1.6 reports this only after every tag scanned cleanly.
+                    std::cmp::Ordering::Equal => duplicate = true,
+                    std::cmp::Ordering::Less => {}
+                }
+            }
+            first = false;
+            prev_key = key;
+            i += 1;
+
+            // scanTagsValue
+            if i >= len || buf[i] == b',' || buf[i] == b' ' {
+                return Err(ParseErrorKind::MissingTagValue);
+            }
+            // The first byte of a value is not examined: `a==b` is tag a with value `=b`.
+            let at_space = loop {
+                i = skip_to(buf, i + 1, TAG_STOP);
+                if i >= len {
+                    return Err(ParseErrorKind::MissingFields);
+                }
+                if buf[i - 1] != b'\\' {
+                    match buf[i] {
+                        b'=' => return Err(ParseErrorKind::InvalidTagFormat),
+                        b',' => break false,
+                        _ => break true,
+                    }
+                }
+            };
+            if at_space {
+                break i;
+            }
+            i += 1;
+        }
+    } else {
+        i
+    };
+    if duplicate || (!tags_sorted && has_duplicate_tag_keys(&buf[measurement_len + 1..key_len])) {
+        return Err(ParseErrorKind::DuplicateTags);
+    }
+    if key_len > MAX_KEY_LENGTH {
+        return Err(ParseErrorKind::MaxKeyLengthExceeded(key_len));
+    }
+
+    // --- scanFields ---
+    let (fields_start, fields_end, irregular) = scan_fields(buf, key_len)?;
+    // 1.6 then walks the fields again with other rules (`walkFields`: escapes as in the key
+    // section, a value ends only at a comma), checking that each field's series key (key +
+    // 4-byte separator + field key) fits. When the field set strictly alternates `k=v,k=v` and
+    // has no backslash, the walk splits it exactly as scanFields did and cannot fail; otherwise
+    // (or when the field set is too long to fit) it must run.
+    if irregular || key_len + 4 + (fields_end - fields_start) > MAX_KEY_LENGTH {
+        walk_fields(key_len, &buf[fields_start..fields_end])?;
+    }
+
+    // --- scanTime ---
+    let ts_start = skip_whitespace(buf, fields_end);
+    let mut j = ts_start;
+    while j < len {
+        let c = buf[j];
+        if c == b'\n' || c == b' ' {
+            break;
+        }
+        if !(c.is_ascii_digit() || (c == b'-' && j == ts_start)) {
+            return Err(ParseErrorKind::BadTimestamp);
+        }
+        j += 1;
+    }
+    let timestamp = if j > ts_start {
+        let ts = parse_timestamp(&buf[ts_start..j])?;
+        if let Some(p) = precision {
+            super::scale_timestamp(ts, p)?;
+        }
+        // Only spaces may follow a timestamp (a line without one is not checked: 1.6 ignores
+        // whatever follows the field set then, even a newline that a quote kept in the line).
+        if buf[j..].iter().any(|&c| c != b' ') {
+            return Err(ParseErrorKind::InvalidPoint);
+        }
+        Some(ts)
+    } else {
+        None
+    };
+
+    Ok(Line {
+        text: buf,
+        measurement_len,
+        key_len,
+        fields_start,
+        fields_end,
+        timestamp,
+        tags_sorted,
+    })
+}
+
+/// `scanFields`: returns (start, end) of the field set and whether it is irregular: it holds a
+/// backslash, or an `=` that does not follow a key (`s="x"n=1,b`: scanFields accepts that,
+/// 1.6's second pass `walkFields` then rejects it).
+#[inline]
+fn scan_fields(buf: &[u8], from: usize) -> Result<(usize, usize, bool), ParseErrorKind> {
+    let len = buf.len();
+    let start = skip_whitespace(buf, from);
+    let mut i = start;
+    let mut quoted = false;
+    let mut equals = 0usize;
+    let mut commas = 0usize;
+    let mut irregular = false;
+    loop {
+        // Bytes outside FIELD_STOP only advance (quoted state is handled below).
+        i = skip_to(buf, i, FIELD_STOP);
+        if i >= len {
+            break;
+        }
+        let c = buf[i];
+        if c == b'\\' {
+            irregular = true;
+            if i + 1 < len {
+                i += 2;
+                continue;
+            }
+        }
+        if c == b'"' && equals > commas {
+            quoted = !quoted;
+            i += 1;
+            continue;
+        }
+        if quoted {
+            // Inside a string only an escape or the closing quote matters.
+            i = match memchr2(b'"', b'\\', &buf[i + 1..]) {
+                Some(n) => i + 1 + n,
+                None => len,
+            };
+            continue;
+        }
+        match c {
+            b'=' => {
+                irregular |= equals != commas;
+                equals += 1;
+                // i >= start >= 2: the key has a byte and is followed by a space.
+                let before = buf[i - 1];
+                if (before == b' ' || before == b',') && buf[i - 2] != b'\\' {
+                    return Err(ParseErrorKind::MissingFieldKey);
+                }
+                if i + 1 >= len {
+                    return Err(ParseErrorKind::MissingFieldValue);
+                }
+                let n = buf[i + 1];
+                if n == b',' || n == b' ' {
+                    return Err(ParseErrorKind::MissingFieldValue);
+                }
+                if n.is_ascii_digit() || matches!(n, b'.' | b'-' | b'N' | b'n') {
+                    i = scan_number(buf, i + 1)?;
+                    continue;
+                }
+                if n != b'"' {
+                    i = scan_boolean(buf, i + 1)?;
+                    continue;
+                }
+            }
+            b',' => commas += 1,
+            b' ' => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    if quoted {
+        return Err(ParseErrorKind::UnbalancedQuotes);
+    }
+    if equals == 0 || commas + 1 != equals {
+        return Err(ParseErrorKind::InvalidFieldFormat);
+    }
+    Ok((start, i, irregular))
+}
+
+/// `scanNumber`: returns the end of the value.
+#[inline]
+fn scan_number(buf: &[u8], mut i: usize) -> Result<usize, ParseErrorKind> {
+    let len = buf.len();
+    let start = i;
+    let mut is_int = false;
+    let mut is_unsigned = false;
+    if buf[i] == b'-' {
+        i += 1;
+        if i == len {
+            return Err(ParseErrorKind::InvalidNumber);
+        }
+    }
+    let mut decimal = false;
+    let mut scientific = false;
+    loop {
+        while i < len && buf[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i >= len {
+            break;
+        }
+        let c = buf[i];
+        if c == b',' || c == b' ' {
+            break;
+        }
+        match c {
+            b'i' if i > start && !(is_int || is_unsigned) => is_int = true,
+            b'u' if i > start && !(is_int || is_unsigned) => is_unsigned = true,
+            b'.' => {
+                if decimal {
+                    return Err(ParseErrorKind::InvalidNumber);
+                }
+                decimal = true;
+            }
+            b'e' | b'E' if i > start => scientific = true,
+            b'+' | b'-' if matches!(buf[i - 1], b'e' | b'E') => {}
+            // NaN, Inf, and every other byte.
+            _ => return Err(ParseErrorKind::InvalidNumber),
+        }
+        i += 1;
+    }
+    if (is_int || is_unsigned) && (decimal || scientific) {
+        return Err(ParseErrorKind::InvalidNumber);
+    }
+    let digits =
+        i - start - usize::from(is_int) - usize::from(decimal) - usize::from(buf[start] == b'-');
+    if digits == 0 {
+        return Err(ParseErrorKind::InvalidNumber);
+    }
+    if is_int {
+        // `9i10` is not an integer.
+        if buf[i - 1] != b'i' {
+            return Err(ParseErrorKind::InvalidNumber);
+        }
+        let text = &buf[start..i - 1];
+        // Fewer than 19 characters always fit in an int64.
+        if text.len() >= 19 && parse_i64(text).is_none() {
+            return Err(ParseErrorKind::IntegerOutOfRange(ascii(text)));
+        }
+    } else if is_unsigned {
+        // influxd 1.6 ships with unsigned integers disabled (`enableUint64Support = false`).
+        return Err(ParseErrorKind::InvalidNumber);
+    } else if scientific || i - start >= 25 {
+        let ok = std::str::from_utf8(&buf[start..i])
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .is_some_and(f64::is_finite);
+        if !ok {
+            return Err(ParseErrorKind::InvalidFloat);
+        }
+    }
+    Ok(i)
+}
+
+/// `scanBoolean`: t, T, true, True, TRUE, f, F, false, False, FALSE.
+#[inline]
+fn scan_boolean(buf: &[u8], start: usize) -> Result<usize, ParseErrorKind> {
+    if !matches!(buf[start], b't' | b'f' | b'T' | b'F') {
+        return Err(ParseErrorKind::InvalidBoolean);
+    }
+    let mut i = start + 1;
+    while i < buf.len() && buf[i] != b',' && buf[i] != b' ' {
+        i += 1;
+    }
+    match &buf[start..i] {
+        b"t" | b"T" | b"f" | b"F" | b"true" | b"True" | b"TRUE" | b"false" | b"False"
+        | b"FALSE" => Ok(i),
+        _ => Err(ParseErrorKind::InvalidBoolean),
+    }
+}
+
+/// Go's `strconv.ParseInt(s, 10, 64)` for `-?[0-9]*` (what scanTime lets through).
+fn parse_timestamp(text: &[u8]) -> Result<i64, ParseErrorKind> {
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    if digits.is_empty() {
+        return Err(ParseErrorKind::TimestampSyntax(ascii(text)));
+    }
+    if digits.len() <= 19 {
+        // 19 digits cannot overflow a u64; then check the i64 range.
+        let v = digits
+            .iter()
+            .fold(0u64, |v, &c| v * 10 + u64::from(c - b'0'));
+        let neg = digits.len() < text.len();
+        if v <= i64::MAX as u64 {
+            let v = v as i64;
+            return Ok(if neg { -v } else { v });
+        }
+        if neg && v == i64::MIN.unsigned_abs() {
+            return Ok(i64::MIN);
+        }
+        return Err(ParseErrorKind::TimestampOutOfRange(ascii(text)));
+    }
+    parse_i64(text).ok_or_else(|| ParseErrorKind::TimestampOutOfRange(ascii(text)))
+}
+
+/// `-?[0-9]+` to i64; None on overflow (the caller has checked the syntax).
+#[inline]
+fn parse_i64(text: &[u8]) -> Option<i64> {
+    let (neg, digits) = match text.strip_prefix(b"-") {
+        Some(d) => (true, d),
+        None => (false, text),
+    };
+    // Accumulate negatively so that i64::MIN parses.
+    let mut v: i64 = 0;
+    for &c in digits {
+        v = v.checked_mul(10)?.checked_sub(i64::from(c - b'0'))?;
+    }
+    if neg {
+        Some(v)
+    } else {
+        v.checked_neg()
+    }
+}
+
+fn ascii(text: &[u8]) -> String {
+    String::from_utf8_lossy(text).into_owned()
+}
+
+/// Positions of the tag spans (`k=v`) in a tag section (the key after `measurement,`).
+/// Separators are unescaped commas under the key-section rule.
+pub(super) fn for_each_tag<'a>(tags: &'a [u8], mut f: impl FnMut(&'a [u8])) {
+    let mut start = 0;
+    let mut from = 0;
+    while let Some(n) = memchr(b',', &tags[from..]) {
+        let p = from + n;
+        // A value's first byte is never a comma, so p > start here for valid lines.
+        if p > 0 && tags[p - 1] == b'\\' {
+            from = p + 1;
+            continue;
+        }
+        f(&tags[start..p]);
+        start = p + 1;
+        from = start;
+    }
+    f(&tags[start..]);
+}
+
+/// The key of a `k=v` tag span: up to the first `=` not preceded by a backslash.
+pub(super) fn tag_key(tag: &[u8]) -> &[u8] {
+    let mut from = 0;
+    while let Some(n) = memchr(b'=', &tag[from..]) {
+        let p = from + n;
+        if p == 0 || tag[p - 1] != b'\\' {
+            return &tag[..p];
+        }
+        from = p + 1;
+    }
+    tag
+}
+
+/// Slow path of the duplicate check for lines whose tags are not sorted (1.6 sorts them, then
+/// compares neighbours).
+#[cold]
+fn has_duplicate_tag_keys(tags: &[u8]) -> bool {
+    let mut keys: Vec<&[u8]> = Vec::new();
+    for_each_tag(tags, |t| keys.push(tag_key(t)));
+    keys.sort_unstable();
+    keys.windows(2).any(|w| w[0] == w[1])
+}
+
+/// `walkFields` as `parsePoint` uses it: a key must be followed by `=` and at least one byte
+/// ("invalid value: field-key=<key>"), and each field's series key must fit
+/// (`seriesKeySize`); whichever comes first in the field set decides the error.
+#[cold]
+fn walk_fields(key_len: usize, mut fields: &[u8]) -> Result<(), ParseErrorKind> {
+    while !fields.is_empty() {
+        // scanTo(buf, 0, '='): the first byte is never treated as escaped.
+        let mut k = 0;
+        while k < fields.len() && !(fields[k] == b'=' && (k == 0 || fields[k - 1] != b'\\')) {
+            k += 1;
+        }
+        if k + 2 > fields.len() {
+            return Err(ParseErrorKind::InvalidValue(fields[..k].to_vec()));
+        }
+        let size = key_len + 4 + k;
+        if size > MAX_KEY_LENGTH {
+            return Err(ParseErrorKind::MaxKeyLengthExceeded(size));
+        }
+        fields = &fields[k + 1..];
+        // scanFieldValue: only `\"` and `\\` are escapes in a value.
+        let mut v = 0;
+        let mut quoted = false;
+        while v < fields.len() {
+            let c = fields[v];
+            if c == b'\\' && matches!(fields.get(v + 1), Some(b'"' | b'\\')) {
+                v += 2;
+                continue;
+            }
+            if c == b'"' {
+                quoted = !quoted;
+            } else if c == b',' && !quoted {
+                break;
+            }
+            v += 1;
+        }
+        fields = fields.get(v + 1..).unwrap_or(&[]);
+    }
+    Ok(())
+}

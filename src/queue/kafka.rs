@@ -1,0 +1,589 @@
+//! The Kafka backend: an idempotent `acks=all` producer and consumer groups with explicit commits,
+//! on rdkafka (bundled librdkafka).
+//!
+//! Record layout on the topic: no key (the ingest picks the partition from the series key), the
+//! payload is normalized line protocol, and headers carry the meta:
+//! `fluxroute-format` (`"1"`), `fluxroute-kind` (`write` | `create-database`), `db`, `rp`.
+//!
+//! Settings fluxroute relies on and refuses to have overridden by `[queue.kafka.properties]`:
+//! `enable.idempotence=true` and `acks=all` (a 2xx means all in-sync replicas have the record),
+//! and for consumers `enable.auto.commit=false` (a drain commits only what it has delivered).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
+
+use super::{
+    ConsumerGroup, Error, Event, OutgoingRecord, Producer, Record, RecordKind, RecordMeta,
+    FORMAT_VERSION,
+};
+
+const HEADER_FORMAT: &str = "fluxroute-format";
+const HEADER_KIND: &str = "fluxroute-kind";
+const HEADER_DB: &str = "db";
+const HEADER_RP: &str = "rp";
+
+/// Properties fluxroute sets and a user may not change: the durability promise depends on them.
+const PINNED_PRODUCER: &[(&str, &str)] = &[("enable.idempotence", "true"), ("acks", "all")];
+const PINNED_CONSUMER: &[(&str, &str)] = &[("enable.auto.commit", "false")];
+/// Room for headers and batch framing on top of the payload cap.
+const RECORD_OVERHEAD_BYTES: usize = 64 * 1024;
+
+/// Connection settings shared by producers and consumers.
+#[derive(Clone, Debug)]
+pub struct KafkaSettings {
+    /// Bootstrap brokers, `host:port`.
+    pub brokers: Vec<String>,
+    /// The writes topic.
+    pub topic: String,
+    /// Partitions to create the topic with.
+    pub partitions: u32,
+    /// Replication factor to create the topic with.
+    pub replication_factor: u32,
+    /// Payload cap per record.
+    pub max_record_bytes: usize,
+    /// Producer linger.
+    pub linger: Duration,
+    /// How long librdkafka keeps trying to deliver a record.
+    pub produce_timeout: Duration,
+    /// Extra librdkafka properties, applied as given.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl KafkaSettings {
+    fn client_config(&self, pinned: &[(&str, &str)]) -> Result<ClientConfig, Error> {
+        let mut cfg = ClientConfig::new();
+        cfg.set("bootstrap.servers", self.brokers.join(","));
+        for (k, v) in &self.properties {
+            if let Some((_, want)) = pinned.iter().find(|(p, _)| p == k) {
+                if v != want {
+                    return Err(Error::Setup(format!(
+                        "[queue.kafka.properties] {k} = {v:?} is not allowed: fluxroute needs {k}={want}"
+                    )));
+                }
+            }
+            cfg.set(k, v);
+        }
+        for (k, v) in pinned {
+            cfg.set(*k, *v);
+        }
+        Ok(cfg)
+    }
+}
+
+/// The Kafka producer of the writes topic.
+///
+/// When the broker refuses records with an error other than a timeout or a full queue (for
+/// instance an idempotent producer's sequence state lost across a broker restart, or a fatal
+/// error), the librdkafka producer is replaced by a fresh one (new producer id), once per failure
+/// wave; requests in flight on the old one fail and are answered 503, so nothing is acknowledged
+/// that was not durable.
+pub struct KafkaProducer {
+    producer: std::sync::RwLock<(u64, FutureProducer)>,
+    config: ClientConfig,
+    produce_timeout: Duration,
+    topic: String,
+    partitions: u32,
+    max_record_bytes: usize,
+}
+
+impl std::fmt::Debug for KafkaProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaProducer")
+            .field("topic", &self.topic)
+            .field("partitions", &self.partitions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaProducer {
+    /// Creates the producer and makes sure the topic exists (creating it with the configured
+    /// partitions and replication factor when missing); learns the topic's partition count.
+    ///
+    /// # Errors
+    /// [`Error::Setup`] for refused properties or a topic that cannot be created,
+    /// [`Error::Unavailable`] when the brokers cannot be reached within `setup_timeout`.
+    pub async fn connect(
+        settings: &KafkaSettings,
+        setup_timeout: Duration,
+    ) -> Result<KafkaProducer, Error> {
+        let mut cfg = settings.client_config(PINNED_PRODUCER)?;
+        cfg.set("linger.ms", settings.linger.as_millis().to_string());
+        cfg.set(
+            "message.timeout.ms",
+            settings.produce_timeout.as_millis().max(1).to_string(),
+        );
+        cfg.set(
+            "message.max.bytes",
+            (settings.max_record_bytes + RECORD_OVERHEAD_BYTES).to_string(),
+        );
+        if !settings.properties.contains_key("compression.type") {
+            cfg.set("compression.type", "lz4");
+        }
+        let producer: FutureProducer = cfg
+            .create()
+            .map_err(|e| Error::Setup(format!("creating Kafka producer: {e}")))?;
+        ensure_topic(settings, setup_timeout).await?;
+        let partitions = topic_partitions(&producer, &settings.topic, setup_timeout).await?;
+        if partitions != settings.partitions {
+            tracing::warn!(
+                topic = %settings.topic,
+                configured = settings.partitions,
+                actual = partitions,
+                "topic exists with a different partition count; using the topic's"
+            );
+        }
+        Ok(KafkaProducer {
+            producer: std::sync::RwLock::new((0, producer)),
+            config: cfg,
+            produce_timeout: settings.produce_timeout,
+            topic: settings.topic.clone(),
+            partitions,
+            max_record_bytes: settings.max_record_bytes,
+        })
+    }
+}
+
+async fn ensure_topic(settings: &KafkaSettings, timeout: Duration) -> Result<(), Error> {
+    let cfg = settings.client_config(&[])?;
+    let admin: AdminClient<DefaultClientContext> = cfg
+        .create()
+        .map_err(|e| Error::Setup(format!("creating Kafka admin client: {e}")))?;
+    let replication = i32::try_from(settings.replication_factor)
+        .map_err(|_| Error::Setup("replication_factor too large".into()))?;
+    let partitions = i32::try_from(settings.partitions)
+        .map_err(|_| Error::Setup("partitions too large".into()))?;
+    let topic = NewTopic::new(
+        &settings.topic,
+        partitions,
+        TopicReplication::Fixed(replication),
+    );
+    let opts = AdminOptions::new()
+        .operation_timeout(Some(timeout))
+        .request_timeout(Some(timeout));
+    let results = tokio::time::timeout(timeout, admin.create_topics([&topic], &opts))
+        .await
+        .map_err(|_| Error::Timeout(timeout))?
+        .map_err(|e| Error::unavailable(format!("creating topic {}", settings.topic), e))?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(Error::Setup(format!("creating topic {name}: {code}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn topic_partitions(
+    producer: &FutureProducer,
+    topic: &str,
+    timeout: Duration,
+) -> Result<u32, Error> {
+    let producer = producer.clone();
+    let topic = topic.to_owned();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let p = producer.clone();
+        let t = topic.clone();
+        let count = tokio::task::spawn_blocking(move || -> Result<usize, KafkaError> {
+            let md = p
+                .client()
+                .fetch_metadata(Some(&t), Duration::from_secs(2))?;
+            Ok(md
+                .topics()
+                .iter()
+                .find(|mt| mt.name() == t)
+                .map_or(0, |mt| mt.partitions().len()))
+        })
+        .await
+        .map_err(|e| Error::Setup(format!("metadata task failed: {e}")))?;
+        match count {
+            Ok(n) if n > 0 => {
+                return u32::try_from(n).map_err(|_| Error::Setup("too many partitions".into()));
+            }
+            // A freshly created topic may take a moment to show its partitions.
+            Ok(_) | Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Ok(_) => return Err(Error::Setup(format!("topic {topic} has no partitions"))),
+            Err(e) => {
+                return Err(Error::unavailable(
+                    format!("reading metadata of topic {topic}"),
+                    e,
+                ))
+            }
+        }
+    }
+}
+
+fn headers(meta: &RecordMeta) -> OwnedHeaders {
+    let version = FORMAT_VERSION.to_string();
+    OwnedHeaders::new_with_capacity(4)
+        .insert(Header {
+            key: HEADER_FORMAT,
+            value: Some(version.as_bytes()),
+        })
+        .insert(Header {
+            key: HEADER_KIND,
+            value: Some(meta.kind.as_str().as_bytes()),
+        })
+        .insert(Header {
+            key: HEADER_DB,
+            value: Some(meta.db.as_bytes()),
+        })
+        .insert(Header {
+            key: HEADER_RP,
+            value: Some(meta.rp.as_bytes()),
+        })
+}
+
+#[async_trait]
+impl Producer for KafkaProducer {
+    fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    fn max_record_bytes(&self) -> usize {
+        self.max_record_bytes
+    }
+
+    async fn enqueue(&self, records: Vec<OutgoingRecord>) -> Result<(), Error> {
+        let (generation, producer) = self.current();
+        let res = enqueue_on(&producer, &self.topic, &records, self.produce_timeout).await;
+        if let Err(Error::Unavailable { .. }) = &res {
+            self.replace(generation);
+        }
+        res
+    }
+
+    async fn check_health(&self, timeout: Duration) -> Result<(), Error> {
+        let (_, p) = self.current();
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            p.client()
+                .fetch_metadata(Some(&topic), timeout)
+                .map(|_| ())
+                .map_err(|e| Error::unavailable("fetching metadata", e))
+        })
+        .await
+        .map_err(|e| Error::Setup(format!("health task failed: {e}")))?
+    }
+
+    async fn flush(&self, timeout: Duration) -> Result<(), Error> {
+        let (_, p) = self.current();
+        tokio::task::spawn_blocking(move || p.flush(timeout).map_err(|_| Error::Timeout(timeout)))
+            .await
+            .map_err(|e| Error::Setup(format!("flush task failed: {e}")))?
+    }
+}
+
+impl KafkaProducer {
+    fn current(&self) -> (u64, FutureProducer) {
+        match self.producer.read() {
+            Ok(g) => (g.0, g.1.clone()),
+            Err(poisoned) => {
+                let g = poisoned.into_inner();
+                (g.0, g.1.clone())
+            }
+        }
+    }
+
+    /// Replaces the librdkafka producer unless another request already did since `seen`.
+    fn replace(&self, seen: u64) {
+        let Ok(mut g) = self.producer.write() else {
+            return;
+        };
+        if g.0 != seen {
+            return;
+        }
+        match self.config.create::<FutureProducer>() {
+            Ok(fresh) => {
+                tracing::warn!(
+                    generation = seen + 1,
+                    "replacing the Kafka producer after a delivery error"
+                );
+                *g = (seen + 1, fresh);
+            }
+            Err(e) => tracing::error!(error = %e, "recreating the Kafka producer"),
+        }
+    }
+}
+
+async fn enqueue_on(
+    producer: &FutureProducer,
+    topic: &str,
+    records: &[OutgoingRecord],
+    produce_timeout: Duration,
+) -> Result<(), Error> {
+    {
+        let mut pending = Vec::with_capacity(records.len());
+        for r in records {
+            let partition = i32::try_from(r.partition)
+                .map_err(|_| Error::Setup(format!("partition {} out of range", r.partition)))?;
+            let rec = FutureRecord::<(), [u8]>::to(topic)
+                .partition(partition)
+                .payload(&r.payload[..])
+                .headers(headers(&r.meta));
+            match producer.send_result(rec) {
+                Ok(fut) => pending.push(fut),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    return Err(Error::Full("librdkafka producer queue is full".into()));
+                }
+                Err((e, _)) => return Err(Error::unavailable("producing a record", e)),
+            }
+        }
+        for fut in pending {
+            match fut.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), _))) => {
+                    return Err(Error::Timeout(produce_timeout));
+                }
+                Ok(Err((e, _))) => return Err(Error::unavailable("delivering a record", e)),
+                Err(_) => {
+                    return Err(Error::Unavailable {
+                        context: "delivering a record".into(),
+                        source: "producer dropped the delivery report".into(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Collects rebalance events for [`KafkaConsumerGroup::poll`] to hand out in order.
+#[derive(Debug, Default)]
+struct RebalanceLog {
+    events: Mutex<VecDeque<Event>>,
+}
+
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<u32> {
+    tpl.elements()
+        .iter()
+        .filter_map(|e| u32::try_from(e.partition()).ok())
+        .collect()
+}
+
+impl ClientContext for RebalanceLog {}
+
+impl ConsumerContext for RebalanceLog {
+    fn pre_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            if let Ok(mut ev) = self.events.lock() {
+                ev.push_back(Event::Revoked(partitions_of(tpl)));
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                if let Ok(mut ev) = self.events.lock() {
+                    ev.push_back(Event::Assigned(partitions_of(tpl)));
+                }
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "consumer group rebalance failed"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+}
+
+/// One member of a Kafka consumer group reading the writes topic.
+pub struct KafkaConsumerGroup {
+    consumer: Arc<StreamConsumer<RebalanceLog>>,
+    group: String,
+    topic: String,
+}
+
+impl std::fmt::Debug for KafkaConsumerGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConsumerGroup")
+            .field("group", &self.group)
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaConsumerGroup {
+    /// Joins `group` on the writes topic. A new group starts at the earliest record.
+    ///
+    /// # Errors
+    /// [`Error::Setup`] when the consumer cannot be created or subscribed.
+    pub fn join(settings: &KafkaSettings, group: &str) -> Result<KafkaConsumerGroup, Error> {
+        let mut cfg = settings.client_config(PINNED_CONSUMER)?;
+        cfg.set("group.id", group)
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false");
+        let consumer: StreamConsumer<RebalanceLog> = cfg
+            .create_with_context(RebalanceLog::default())
+            .map_err(|e| Error::Setup(format!("creating Kafka consumer for group {group}: {e}")))?;
+        consumer.subscribe(&[&settings.topic]).map_err(|e| {
+            Error::Setup(format!(
+                "subscribing group {group} to {}: {e}",
+                settings.topic
+            ))
+        })?;
+        Ok(KafkaConsumerGroup {
+            consumer: Arc::new(consumer),
+            group: group.to_owned(),
+            topic: settings.topic.clone(),
+        })
+    }
+
+    fn take_events(&self, out: &mut Vec<Event>) {
+        if let Ok(mut ev) = self.consumer.context().events.lock() {
+            out.extend(ev.drain(..));
+        }
+    }
+}
+
+fn decode(msg: &BorrowedMessage<'_>) -> Result<Record, Error> {
+    let partition = u32::try_from(msg.partition()).unwrap_or(u32::MAX);
+    let offset = msg.offset();
+    let bad = |reason: String| Error::BadRecord {
+        partition,
+        offset,
+        reason,
+    };
+    let mut format = None;
+    let mut kind = None;
+    let mut db = None;
+    let mut rp = None;
+    if let Some(hs) = msg.headers() {
+        for h in hs.iter() {
+            let value = h.value.map(|v| String::from_utf8_lossy(v).into_owned());
+            match h.key {
+                HEADER_FORMAT => format = value,
+                HEADER_KIND => kind = value,
+                HEADER_DB => db = value,
+                HEADER_RP => rp = value,
+                _ => {}
+            }
+        }
+    }
+    let format = format.ok_or_else(|| bad("missing fluxroute-format header".into()))?;
+    if format != FORMAT_VERSION.to_string() {
+        return Err(bad(format!("unknown record format {format:?}")));
+    }
+    let kind = kind.ok_or_else(|| bad("missing fluxroute-kind header".into()))?;
+    let kind =
+        RecordKind::parse(&kind).ok_or_else(|| bad(format!("unknown record kind {kind:?}")))?;
+    let db = db.ok_or_else(|| bad("missing db header".into()))?;
+    Ok(Record {
+        partition,
+        offset,
+        timestamp_ms: msg.timestamp().to_millis().unwrap_or(0),
+        meta: RecordMeta {
+            kind,
+            db,
+            rp: rp.unwrap_or_default(),
+        },
+        payload: Bytes::copy_from_slice(msg.payload().unwrap_or_default()),
+    })
+}
+
+#[async_trait]
+impl ConsumerGroup for KafkaConsumerGroup {
+    fn group(&self) -> &str {
+        &self.group
+    }
+
+    async fn poll(&self, max: usize, timeout: Duration) -> Result<Vec<Event>, Error> {
+        let mut out = Vec::new();
+        self.take_events(&mut out);
+        let deadline = tokio::time::Instant::now() + timeout;
+        while out.len() < max {
+            // After the first event, only take what is already there.
+            let wait_until = if out.is_empty() {
+                deadline
+            } else {
+                tokio::time::Instant::now()
+            };
+            let msg = match tokio::time::timeout_at(wait_until, self.consumer.recv()).await {
+                Err(_) => break,
+                Ok(Err(e)) => {
+                    self.take_events(&mut out);
+                    if out.is_empty() {
+                        return Err(Error::unavailable(
+                            format!("consuming for group {}", self.group),
+                            e,
+                        ));
+                    }
+                    break;
+                }
+                Ok(Ok(msg)) => msg,
+            };
+            // Rebalance callbacks that ran inside this recv precede its message.
+            self.take_events(&mut out);
+            out.push(Event::Record(decode(&msg)?));
+        }
+        self.take_events(&mut out);
+        Ok(out)
+    }
+
+    async fn commit(&self, positions: &[(u32, i64)]) -> Result<(), Error> {
+        let mut tpl = TopicPartitionList::new();
+        for &(p, next) in positions {
+            let p = i32::try_from(p)
+                .map_err(|_| Error::Setup(format!("partition {p} out of range")))?;
+            tpl.add_partition_offset(&self.topic, p, Offset::Offset(next))
+                .map_err(|e| Error::unavailable("building commit list", e))?;
+        }
+        let consumer = Arc::clone(&self.consumer);
+        let group = self.group.clone();
+        tokio::task::spawn_blocking(move || {
+            consumer
+                .commit(&tpl, CommitMode::Sync)
+                .map_err(|e| Error::unavailable(format!("committing offsets of group {group}"), e))
+        })
+        .await
+        .map_err(|e| Error::Setup(format!("commit task failed: {e}")))?
+    }
+
+    async fn committed(&self, partitions: &[u32]) -> Result<Vec<(u32, Option<i64>)>, Error> {
+        let mut tpl = TopicPartitionList::new();
+        for &p in partitions {
+            let p = i32::try_from(p)
+                .map_err(|_| Error::Setup(format!("partition {p} out of range")))?;
+            tpl.add_partition(&self.topic, p);
+        }
+        let consumer = Arc::clone(&self.consumer);
+        let group = self.group.clone();
+        let tpl = tokio::task::spawn_blocking(move || {
+            consumer
+                .committed_offsets(tpl, Duration::from_secs(10))
+                .map_err(|e| {
+                    Error::unavailable(format!("reading committed offsets of group {group}"), e)
+                })
+        })
+        .await
+        .map_err(|e| Error::Setup(format!("committed task failed: {e}")))??;
+        Ok(tpl
+            .elements()
+            .iter()
+            .filter_map(|e| {
+                let p = u32::try_from(e.partition()).ok()?;
+                let off = match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                };
+                Some((p, off))
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,247 @@
+//! The durable queue between ingest and the per-cluster drains.
+//!
+//! This module owns the queue's vocabulary — [`OutgoingRecord`], [`Record`], [`RecordMeta`],
+//! [`Event`] — and the two capabilities every backend provides: a [`Producer`] that returns only
+//! once records are durable, and a [`ConsumerGroup`] that reads records with its own committed
+//! position. It does not know about HTTP, line protocol validation or InfluxDB clusters.
+//!
+//! Invariants every backend keeps:
+//! - [`Producer::enqueue`] returns `Ok` only once every record it was given is durable (Kafka:
+//!   acknowledged by all in-sync replicas of an idempotent producer; embedded: synced per the
+//!   configured fsync policy). On `Err` any subset may have become durable: callers answer the
+//!   client with an error and the client retries, which is harmless because the ingest fixed every
+//!   line's timestamp (at-least-once, idempotent replays).
+//! - Records of one partition are read in the order they were enqueued.
+//! - A consumer group resumes from its committed position; records after it are delivered again.
+//! - Groups are independent: each has its own committed position per partition.
+//!
+//! Record format (version [`FORMAT_VERSION`]): the payload of a [`RecordKind::Write`] record is
+//! normalized line protocol — valid lines, each with a nanosecond timestamp, each ending in `\n`.
+//! A [`RecordKind::CreateDatabase`] record carries no payload; its `db` names the database. The
+//! kind, db, rp and format version travel in record headers (see [`kafka`]).
+
+pub mod kafka;
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+/// Version of the record format written by this build; readers refuse versions they don't know.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// What a record asks the drains to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// Write the payload's lines into `db`/`rp`.
+    Write,
+    /// Create database `db` (DDL travels through the log so every cluster applies it in order).
+    CreateDatabase,
+}
+
+impl RecordKind {
+    /// The header value naming this kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Write => "write",
+            RecordKind::CreateDatabase => "create-database",
+        }
+    }
+
+    /// Parses a header value written by [`RecordKind::as_str`].
+    pub fn parse(s: &str) -> Option<RecordKind> {
+        match s {
+            "write" => Some(RecordKind::Write),
+            "create-database" => Some(RecordKind::CreateDatabase),
+            _ => None,
+        }
+    }
+}
+
+/// The routing facts of a record, carried beside its payload.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RecordMeta {
+    /// What the record is.
+    pub kind: RecordKind,
+    /// Target database.
+    pub db: String,
+    /// Target retention policy; empty means the database's default.
+    pub rp: String,
+}
+
+impl RecordMeta {
+    /// Meta of a write record.
+    pub fn write(db: impl Into<String>, rp: impl Into<String>) -> RecordMeta {
+        RecordMeta {
+            kind: RecordKind::Write,
+            db: db.into(),
+            rp: rp.into(),
+        }
+    }
+
+    /// Meta of a `CREATE DATABASE` record.
+    pub fn create_database(db: impl Into<String>) -> RecordMeta {
+        RecordMeta {
+            kind: RecordKind::CreateDatabase,
+            db: db.into(),
+            rp: String::new(),
+        }
+    }
+}
+
+/// A record handed to a [`Producer`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutgoingRecord {
+    /// Partition to append to; less than [`Producer::partitions`].
+    pub partition: u32,
+    /// Kind, db and rp.
+    pub meta: RecordMeta,
+    /// Normalized line protocol (empty for DDL records).
+    pub payload: Bytes,
+}
+
+/// A record read back by a [`ConsumerGroup`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Partition it was read from.
+    pub partition: u32,
+    /// Its offset in the partition.
+    pub offset: i64,
+    /// When it was appended, in milliseconds since the Unix epoch (0 when unknown).
+    pub timestamp_ms: i64,
+    /// Kind, db and rp.
+    pub meta: RecordMeta,
+    /// Normalized line protocol (empty for DDL records).
+    pub payload: Bytes,
+}
+
+/// What [`ConsumerGroup::poll`] yields, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// These partitions are now this member's; reading starts at the committed positions.
+    Assigned(Vec<u32>),
+    /// These partitions are no longer this member's: finish or drop their in-flight work; a
+    /// commit for them may now fail, and uncommitted records will be read by the new owner.
+    Revoked(Vec<u32>),
+    /// The next record of an assigned partition.
+    Record(Record),
+}
+
+/// Queue failures, with what the caller needs to decide: retry, or whose fault it is.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The queue cannot take more records now (producer buffer full).
+    #[error("queue is full: {0}")]
+    Full(String),
+    /// The queue did not acknowledge in time (broker unreachable or slow).
+    #[error("queue did not acknowledge within {0:?}")]
+    Timeout(Duration),
+    /// The queue is unreachable or refused the operation.
+    #[error("queue unavailable: {context}: {source}")]
+    Unavailable {
+        /// What was being done.
+        context: String,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A record could not be decoded (unknown format version, missing header).
+    #[error("bad record at partition {partition} offset {offset}: {reason}")]
+    BadRecord {
+        /// Partition of the record.
+        partition: u32,
+        /// Offset of the record.
+        offset: i64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The queue could not be set up (bad properties, topic creation refused).
+    #[error("queue setup failed: {0}")]
+    Setup(String),
+}
+
+impl Error {
+    /// Whether the same operation may succeed if tried again later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Full(_) | Error::Timeout(_) | Error::Unavailable { .. } => true,
+            Error::BadRecord { .. } | Error::Setup(_) => false,
+        }
+    }
+
+    pub(crate) fn unavailable(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::Unavailable {
+            context: context.into(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// Appends records durably.
+#[async_trait]
+pub trait Producer: Send + Sync + fmt::Debug {
+    /// Number of partitions; [`OutgoingRecord::partition`] must be below it.
+    fn partitions(&self) -> u32;
+
+    /// Largest payload one record may carry; callers split below it.
+    fn max_record_bytes(&self) -> usize;
+
+    /// Appends `records` and returns once every one of them is durable.
+    ///
+    /// # Errors
+    /// [`Error::Full`] when the producer cannot buffer them, [`Error::Timeout`] or
+    /// [`Error::Unavailable`] when the queue does not acknowledge. On error some records may still
+    /// become durable; none is acknowledged to the client.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: dropping the future leaves the records' fate unknown (they may still be
+    /// appended), which is the same as an error.
+    async fn enqueue(&self, records: Vec<OutgoingRecord>) -> Result<(), Error>;
+
+    /// Checks that the queue is reachable, within `timeout`.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] or [`Error::Timeout`] when it is not.
+    async fn check_health(&self, timeout: Duration) -> Result<(), Error>;
+
+    /// Waits until every record handed to the producer is acknowledged or failed.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] when records are still pending after `timeout`.
+    async fn flush(&self, timeout: Duration) -> Result<(), Error>;
+}
+
+/// One member of a consumer group: reads records, commits positions.
+#[async_trait]
+pub trait ConsumerGroup: Send + Sync + fmt::Debug {
+    /// The group's name.
+    fn group(&self) -> &str;
+
+    /// Returns up to `max` events, waiting at most `timeout` for the first one; an empty vector
+    /// means nothing arrived in time.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] on queue failures, [`Error::BadRecord`] for undecodable records
+    /// (the caller dead-letters or skips them by committing past them).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: an event is removed from the consumer only when it is returned.
+    async fn poll(&self, max: usize, timeout: Duration) -> Result<Vec<Event>, Error>;
+
+    /// Commits positions: for each `(partition, next_offset)`, the group's position becomes
+    /// `next_offset` (the offset of the next record to read, as in Kafka). Durable on return.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when the commit is refused (e.g. the partition was revoked).
+    async fn commit(&self, positions: &[(u32, i64)]) -> Result<(), Error>;
+
+    /// The group's committed positions for `partitions` (`None` when never committed).
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when they cannot be read.
+    async fn committed(&self, partitions: &[u32]) -> Result<Vec<(u32, Option<i64>)>, Error>;
+}

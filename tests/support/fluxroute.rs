@@ -1,0 +1,103 @@
+//! fluxroute itself, started in process on pre-bound loopback listeners.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fluxroute::app::{self, Listeners};
+use fluxroute::config;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A running fluxroute; shut down on [`Fluxroute::stop`] (or aborted on drop).
+#[derive(Debug)]
+pub struct Fluxroute {
+    /// Ingest address.
+    pub ingest: SocketAddr,
+    /// Admin address.
+    pub admin: SocketAddr,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<Result<(), app::AppError>>>,
+}
+
+impl Fluxroute {
+    /// Starts fluxroute with the config `toml` (its listen addresses are ignored: listeners are
+    /// bound on free loopback ports). Returns once the ingest answers `/ping`.
+    pub async fn start(toml: &str) -> Fluxroute {
+        Self::start_with_env(toml, &HashMap::new()).await
+    }
+
+    /// As [`Fluxroute::start`], with `${VAR}`s taken from `env`.
+    pub async fn start_with_env(toml: &str, env: &HashMap<String, String>) -> Fluxroute {
+        let cfg = config::parse(toml, "test.toml", env)
+            .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+        let ingest = TcpListener::bind("127.0.0.1:0").await.expect("bind ingest");
+        let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
+        let (ingest_addr, admin_addr) = (ingest.local_addr().unwrap(), admin.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(app::run(
+            Arc::new(cfg),
+            Listeners { ingest, admin },
+            shutdown.clone(),
+        ));
+        let f = Fluxroute {
+            ingest: ingest_addr,
+            admin: admin_addr,
+            shutdown,
+            task: Some(task),
+        };
+        f.wait_ready(Duration::from_secs(60)).await;
+        f
+    }
+
+    async fn wait_ready(&self, timeout: Duration) {
+        let client = super::http_client();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Ok(r) = client.get(format!("{}/health", self.url())).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            if self.task.as_ref().is_some_and(JoinHandle::is_finished) {
+                panic!("fluxroute exited during start-up");
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "fluxroute not healthy after {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `http://<ingest>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.ingest)
+    }
+
+    /// `http://<admin>`.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin)
+    }
+
+    /// Orderly shutdown; returns the run result.
+    pub async fn stop(mut self) -> Result<(), app::AppError> {
+        self.shutdown.cancel();
+        let task = self.task.take().expect("running");
+        tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .expect("fluxroute stops within 60s")
+            .expect("fluxroute task not panicked")
+    }
+}
+
+impl Drop for Fluxroute {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Real services for integration tests: `influxd`, the Kafka-protocol broker, fluxroute itself.
+//! Every service runs on free loopback ports in its own temp dir and stops on drop.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod fluxroute;
+pub mod influxd;
+pub mod tansu;
+
+use std::time::Duration;
+
+/// An HTTP client with timeouts for tests.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .expect("http client")
+}
