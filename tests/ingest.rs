@@ -422,10 +422,12 @@ async fn fluxroute_specific_answers() {
     .await;
     assert_eq!(v2_bad.status, StatusCode::BAD_REQUEST);
     assert_eq!(v2_bad.json()["code"], "invalid");
-    assert!(v2_bad.json()["message"]
-        .as_str()
-        .unwrap()
-        .starts_with("unable to parse 'bad'"));
+    assert_eq!(
+        v2_bad.json()["message"],
+        "unable to parse 'bad': missing fields",
+        "{}",
+        v2_bad.body
+    );
 
     let v2_no_bucket = send(
         http.post(format!("{}/api/v2/write?org=o", fr.url()))

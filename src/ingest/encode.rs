@@ -20,6 +20,17 @@ pub struct Encoded {
     /// InfluxDB 1.x's error message for this body (`unable to parse …` or `partial write: …`),
     /// `None` when every line is good.
     pub error: Option<String>,
+    /// Each rejected line's reason joined by `\n`, without InfluxDB 1.x's `partial write`
+    /// framing: the v2 API's message, which rejects the whole batch.
+    pub line_errors: String,
+}
+
+fn push_line_error(out: &mut String, reason: impl std::fmt::Display) {
+    use std::fmt::Write as _;
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    let _ = write!(out, "{reason}");
 }
 
 /// Where a request's lines go.
@@ -73,11 +84,13 @@ pub fn encode(
             Ok(line) => line,
             Err(e) => {
                 outcome.record_error(&e);
+                push_line_error(&mut out.line_errors, &e);
                 out.rejected += 1;
                 continue;
             }
         };
-        if outcome.record_line(&line).is_some() {
+        if let Some(reason) = outcome.record_line(&line) {
+            push_line_error(&mut out.line_errors, reason);
             out.rejected += 1;
             continue;
         }

@@ -404,11 +404,14 @@ async fn write_body(
             .inc_by(encoded.accepted as u64);
         return Ok(());
     };
-    if encoded.accepted == 0 || req.dialect == Dialect::V2 {
-        // v2 rejects the whole batch on any bad line; v1 when no line is good.
+    if req.dialect == Dialect::V2 {
+        // v2 rejects the whole batch on any bad line.
         lines
             .with_label_values(&["rejected"])
             .inc_by(encoded.accepted as u64);
+        return Err(ApiError::Parse(encoded.line_errors));
+    }
+    if encoded.accepted == 0 {
         return Err(ApiError::Parse(message));
     }
     ingest.enqueue(encoded.records).await?;
