@@ -17,8 +17,8 @@ use crate::config::{Config, QueueBackend};
 use crate::ingest::auth::{Authenticator, Principal};
 use crate::ingest::{self, Ingest, IngestSettings};
 use crate::metrics::IngestMetrics;
-use crate::queue::kafka::{KafkaProducer, KafkaSettings};
-use crate::queue::{self, Producer};
+use crate::queue::kafka::{KafkaQueue, KafkaSettings};
+use crate::queue::{self, Queue};
 use crate::route::{RouteTable, Rule};
 
 /// How long start-up waits for the queue (topic creation, metadata).
@@ -133,11 +133,11 @@ fn authenticator(config: &Config) -> Authenticator {
     )
 }
 
-async fn producer(config: &Config) -> Result<Arc<dyn Producer>, AppError> {
+async fn open_queue(config: &Config) -> Result<Arc<dyn Queue>, AppError> {
     match config.queue.backend {
         QueueBackend::Kafka => {
-            let p = KafkaProducer::connect(&kafka_settings(config), QUEUE_SETUP_TIMEOUT).await?;
-            Ok(Arc::new(p))
+            let q = KafkaQueue::connect(kafka_settings(config), QUEUE_SETUP_TIMEOUT).await?;
+            Ok(Arc::new(q))
         }
         QueueBackend::Embedded => Err(AppError::BackendUnavailable("embedded")),
     }
@@ -154,7 +154,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), AppError> {
     let registry = prometheus::Registry::new();
-    let producer = producer(&config).await?;
+    let queue = open_queue(&config).await?;
+    let producer = queue.producer();
     let ingest = Arc::new(Ingest::new(
         Arc::clone(&producer),
         authenticator(&config),

@@ -26,7 +26,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
 
 use super::{
-    ConsumerGroup, Error, Event, OutgoingRecord, Producer, Record, RecordKind, RecordMeta,
+    ConsumerGroup, Error, Event, OutgoingRecord, Producer, Queue, Record, RecordKind, RecordMeta,
     FORMAT_VERSION,
 };
 
@@ -362,6 +362,38 @@ async fn enqueue_on(
             }
         }
         Ok(())
+    }
+}
+
+/// The Kafka backend as a [`Queue`].
+#[derive(Debug)]
+pub struct KafkaQueue {
+    settings: KafkaSettings,
+    producer: Arc<KafkaProducer>,
+}
+
+impl KafkaQueue {
+    /// Connects the producer (creating the topic when missing).
+    ///
+    /// # Errors
+    /// As [`KafkaProducer::connect`].
+    pub async fn connect(
+        settings: KafkaSettings,
+        setup_timeout: Duration,
+    ) -> Result<KafkaQueue, Error> {
+        let producer = Arc::new(KafkaProducer::connect(&settings, setup_timeout).await?);
+        Ok(KafkaQueue { settings, producer })
+    }
+}
+
+#[async_trait]
+impl Queue for KafkaQueue {
+    fn producer(&self) -> Arc<dyn Producer> {
+        Arc::clone(&self.producer) as Arc<dyn Producer>
+    }
+
+    async fn join(&self, group: &str) -> Result<Box<dyn ConsumerGroup>, Error> {
+        Ok(Box::new(KafkaConsumerGroup::join(&self.settings, group)?))
     }
 }
 

@@ -215,6 +215,20 @@ pub trait Producer: Send + Sync + fmt::Debug {
     async fn flush(&self, timeout: Duration) -> Result<(), Error>;
 }
 
+/// A queue: one producer, and consumer groups joined by name.
+#[async_trait]
+pub trait Queue: Send + Sync + fmt::Debug {
+    /// The queue's producer (shared by every writer).
+    fn producer(&self) -> std::sync::Arc<dyn Producer>;
+
+    /// Joins consumer group `group` as a new member. A group that never committed starts at the
+    /// earliest record.
+    ///
+    /// # Errors
+    /// [`Error::Setup`] or [`Error::Unavailable`] when the member cannot be created.
+    async fn join(&self, group: &str) -> Result<Box<dyn ConsumerGroup>, Error>;
+}
+
 /// One member of a consumer group: reads records, commits positions.
 #[async_trait]
 pub trait ConsumerGroup: Send + Sync + fmt::Debug {
