@@ -9,14 +9,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tracing::Instrument as _;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, Admin};
 use crate::config::{Config, QueueBackend};
+use crate::drain::Drain;
+use crate::health::{self, ClusterHealth};
+use crate::influx::{ClientError, ClusterClient};
 use crate::ingest::auth::{Authenticator, Principal};
 use crate::ingest::{self, Ingest, IngestSettings};
-use crate::metrics::IngestMetrics;
+use crate::metrics::{DrainMetrics, IngestMetrics};
 use crate::queue::kafka::{KafkaQueue, KafkaSettings};
 use crate::queue::{self, Queue};
 use crate::route::{RouteTable, Rule};
@@ -50,6 +54,9 @@ pub enum AppError {
     /// The queue could not be set up.
     #[error("setting up the queue: {0}")]
     Queue(#[from] queue::Error),
+    /// A cluster's HTTP client could not be built.
+    #[error(transparent)]
+    Client(#[from] ClientError),
     /// The configured backend is not available in this build.
     #[error("queue backend {0:?} is not available yet; use backend = \"kafka\"")]
     BackendUnavailable(&'static str),
@@ -156,6 +163,51 @@ pub async fn run(
     let registry = prometheus::Registry::new();
     let queue = open_queue(&config).await?;
     let producer = queue.producer();
+    let drain_metrics = DrainMetrics::new(&registry);
+    let stop_drains = CancellationToken::new();
+    let background = TaskTracker::new();
+    for cluster in &config.clusters {
+        let client = ClusterClient::from_config(cluster)?;
+        let health = Arc::new(ClusterHealth::new(
+            &cluster.name,
+            cluster.endpoints.len(),
+            cluster.health_rise.get(),
+            cluster.health_fall.get(),
+        ));
+        for (i, endpoint) in cluster.endpoints.iter().enumerate() {
+            let span = tracing::info_span!("probe", cluster = %cluster.name, endpoint = i);
+            background.spawn(
+                health::probe_loop(
+                    client.clone(),
+                    endpoint.clone(),
+                    i,
+                    Arc::clone(&health),
+                    cluster.health_interval,
+                    stop_drains.clone(),
+                )
+                .instrument(span),
+            );
+        }
+        let drain = Drain::new(
+            Arc::new(cluster.clone()),
+            route_table(&config),
+            Arc::clone(&queue),
+            client,
+            health,
+            drain_metrics.clone(),
+        );
+        let span = tracing::info_span!("drain", cluster = %cluster.name);
+        let (cancel, grace, name) = (stop_drains.clone(), config.shutdown.grace, cluster.name.clone());
+        background.spawn(
+            async move {
+                if let Err(e) = drain.run(cancel, grace).await {
+                    tracing::error!(cluster = %name, error = %e, "drain failed to start");
+                }
+            }
+            .instrument(span),
+        );
+    }
+    background.close();
     let ingest = Arc::new(Ingest::new(
         Arc::clone(&producer),
         authenticator(&config),
@@ -231,6 +283,11 @@ pub async fn run(
     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
     if let Err(e) = producer.flush(left.max(Duration::from_millis(100))).await {
         tracing::warn!(error = %e, "producer flush incomplete at shutdown");
+    }
+    stop_drains.cancel();
+    let drains_left = deadline.saturating_duration_since(tokio::time::Instant::now()) + Duration::from_secs(5);
+    if tokio::time::timeout(drains_left, background.wait()).await.is_err() {
+        tracing::warn!("drains still running after the grace period; their uncommitted records will be replayed");
     }
     stop_admin.cancel();
     match tokio::time::timeout(Duration::from_secs(5), admin_server).await {

@@ -75,6 +75,59 @@ impl RouteTable {
     }
 }
 
+/// Which lines of a (db, rp) record a cluster takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterFilter {
+    /// None: no rule sends this db/rp to the cluster.
+    Nothing,
+    /// Every line, written under `db`.
+    All {
+        /// Database name on the cluster.
+        db: String,
+    },
+    /// Only lines whose measurement matches a rule for the cluster, written under `db` (the
+    /// rename of the first matching rule).
+    ByMeasurement {
+        /// Database name on the cluster.
+        db: String,
+    },
+}
+
+impl RouteTable {
+    /// What `cluster` takes of records of `db`/`rp`.
+    pub fn filter_for(&self, cluster: &str, db: &str, rp: &str) -> ClusterFilter {
+        let mut rules = self.rules.iter().filter(|r| {
+            any_match(&r.databases, db) && any_match(&r.retention_policies, rp) && r.clusters.iter().any(|c| c == cluster)
+        });
+        let Some(first) = rules.next() else { return ClusterFilter::Nothing };
+        let target = first.rename.get(cluster).cloned().unwrap_or_else(|| db.to_owned());
+        let all = |r: &Rule| r.measurements.iter().any(|p| p.as_str() == "*");
+        if all(first) || rules.any(all) {
+            ClusterFilter::All { db: target }
+        } else {
+            ClusterFilter::ByMeasurement { db: target }
+        }
+    }
+
+    /// Whether a line of `measurement` in `db`/`rp` goes to `cluster`.
+    pub fn takes(&self, cluster: &str, db: &str, rp: &str, measurement: &str) -> bool {
+        self.rules.iter().any(|r| {
+            any_match(&r.databases, db)
+                && any_match(&r.retention_policies, rp)
+                && any_match(&r.measurements, measurement)
+                && r.clusters.iter().any(|c| c == cluster)
+        })
+    }
+
+    /// The database `cluster` stores `db` under, when any rule sends `db` there.
+    pub fn database_on(&self, cluster: &str, db: &str) -> Option<String> {
+        self.rules
+            .iter()
+            .find(|r| any_match(&r.databases, db) && r.clusters.iter().any(|c| c == cluster))
+            .map(|r| r.rename.get(cluster).cloned().unwrap_or_else(|| db.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +161,18 @@ mod tests {
         assert!(t.covers_database("telegraf"));
         assert!(t.covers_database("app_x"));
         assert!(!t.covers_database("other"));
+    }
+
+    #[test]
+    fn cluster_filters() {
+        let t = table();
+        assert_eq!(t.filter_for("b", "telegraf", ""), ClusterFilter::All { db: "telegraf_copy".into() });
+        assert_eq!(t.filter_for("b", "app_x", ""), ClusterFilter::Nothing);
+        assert_eq!(t.filter_for("a", "app_x", "rp"), ClusterFilter::ByMeasurement { db: "app_x".into() });
+        assert!(t.takes("a", "app_x", "rp", "http_get"));
+        assert!(!t.takes("a", "app_x", "rp", "cpu"));
+        assert_eq!(t.database_on("b", "telegraf"), Some("telegraf_copy".into()));
+        assert_eq!(t.database_on("b", "app_x"), None);
     }
 
     #[test]

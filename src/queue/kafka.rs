@@ -26,6 +26,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
 
 use super::{
+    DeadLetter, DeadLetterSink,
     ConsumerGroup, Error, Event, OutgoingRecord, Producer, Queue, Record, RecordKind, RecordMeta,
     FORMAT_VERSION,
 };
@@ -135,7 +136,7 @@ impl KafkaProducer {
         let producer: FutureProducer = cfg
             .create()
             .map_err(|e| Error::Setup(format!("creating Kafka producer: {e}")))?;
-        ensure_topic(settings, setup_timeout).await?;
+        ensure_topic(settings, &settings.topic, setup_timeout).await?;
         let partitions = topic_partitions(&producer, &settings.topic, setup_timeout).await?;
         if partitions != settings.partitions {
             tracing::warn!(
@@ -156,7 +157,7 @@ impl KafkaProducer {
     }
 }
 
-async fn ensure_topic(settings: &KafkaSettings, timeout: Duration) -> Result<(), Error> {
+async fn ensure_topic(settings: &KafkaSettings, name: &str, timeout: Duration) -> Result<(), Error> {
     let cfg = settings.client_config(&[])?;
     let admin: AdminClient<DefaultClientContext> = cfg
         .create()
@@ -176,7 +177,7 @@ async fn ensure_topic(settings: &KafkaSettings, timeout: Duration) -> Result<(),
     let results = tokio::time::timeout(timeout, admin.create_topics([&topic], &opts))
         .await
         .map_err(|_| Error::Timeout(timeout))?
-        .map_err(|e| Error::unavailable(format!("creating topic {}", settings.topic), e))?;
+        .map_err(|e| Error::unavailable(format!("creating topic {name}"), e))?;
     for r in results {
         match r {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -370,6 +371,7 @@ async fn enqueue_on(
 pub struct KafkaQueue {
     settings: KafkaSettings,
     producer: Arc<KafkaProducer>,
+    dead_letters: Arc<KafkaDeadLetters>,
 }
 
 impl KafkaQueue {
@@ -382,7 +384,59 @@ impl KafkaQueue {
         setup_timeout: Duration,
     ) -> Result<KafkaQueue, Error> {
         let producer = Arc::new(KafkaProducer::connect(&settings, setup_timeout).await?);
-        Ok(KafkaQueue { settings, producer })
+        let topic = dead_letter_topic(&settings.topic);
+        ensure_topic(&settings, &topic, setup_timeout).await?;
+        let dead_letters = Arc::new(KafkaDeadLetters { producer: Arc::clone(&producer), topic });
+        Ok(KafkaQueue { settings, producer, dead_letters })
+    }
+}
+
+/// The dead-letter topic of a writes topic.
+pub fn dead_letter_topic(topic: &str) -> String {
+    format!("{topic}-dead-letters")
+}
+
+/// Dead letters on `<topic>-dead-letters`: the lines as payload, the cluster as key, and
+/// headers `cluster`, `db`, `rp`, `status`, `reason`, `reason-class`, `sources` (`p:o,…`).
+#[derive(Debug)]
+pub struct KafkaDeadLetters {
+    producer: Arc<KafkaProducer>,
+    topic: String,
+}
+
+#[async_trait]
+impl DeadLetterSink for KafkaDeadLetters {
+    async fn dead_letter(&self, letter: DeadLetter) -> Result<(), Error> {
+        let (_, producer) = self.producer.current();
+        let topic = &self.topic;
+        let status = letter.status.to_string();
+        let sources = letter
+            .sources
+            .iter()
+            .map(|(p, o)| format!("{p}:{o}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let headers = OwnedHeaders::new_with_capacity(8)
+            .insert(Header { key: HEADER_FORMAT, value: Some(FORMAT_VERSION.to_string().as_bytes()) })
+            .insert(Header { key: "cluster", value: Some(letter.cluster.as_bytes()) })
+            .insert(Header { key: HEADER_DB, value: Some(letter.db.as_bytes()) })
+            .insert(Header { key: HEADER_RP, value: Some(letter.rp.as_bytes()) })
+            .insert(Header { key: "status", value: Some(status.as_bytes()) })
+            .insert(Header { key: "reason", value: Some(letter.reason.as_bytes()) })
+            .insert(Header { key: "reason-class", value: Some(letter.reason_class.as_bytes()) })
+            .insert(Header { key: "sources", value: Some(sources.as_bytes()) });
+        let rec = FutureRecord::<[u8], [u8]>::to(topic)
+            .key(letter.cluster.as_bytes())
+            .payload(&letter.lines[..])
+            .headers(headers);
+        let fut = producer
+            .send_result(rec)
+            .map_err(|(e, _)| Error::unavailable("producing a dead letter", e))?;
+        match fut.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err((e, _))) => Err(Error::unavailable("delivering a dead letter", e)),
+            Err(_) => Err(Error::Setup("producer dropped the dead letter's delivery report".into())),
+        }
     }
 }
 
@@ -390,6 +444,10 @@ impl KafkaQueue {
 impl Queue for KafkaQueue {
     fn producer(&self) -> Arc<dyn Producer> {
         Arc::clone(&self.producer) as Arc<dyn Producer>
+    }
+
+    fn dead_letters(&self) -> Arc<dyn DeadLetterSink> {
+        Arc::clone(&self.dead_letters) as Arc<dyn DeadLetterSink>
     }
 
     async fn join(&self, group: &str) -> Result<Box<dyn ConsumerGroup>, Error> {
@@ -437,6 +495,7 @@ impl ConsumerContext for RebalanceLog {
 /// One member of a Kafka consumer group reading the writes topic.
 pub struct KafkaConsumerGroup {
     consumer: Arc<StreamConsumer<RebalanceLog>>,
+    paused: std::sync::atomic::AtomicBool,
     group: String,
     topic: String,
 }
@@ -472,26 +531,40 @@ impl KafkaConsumerGroup {
         })?;
         Ok(KafkaConsumerGroup {
             consumer: Arc::new(consumer),
+            paused: std::sync::atomic::AtomicBool::new(false),
             group: group.to_owned(),
             topic: settings.topic.clone(),
         })
     }
 
     fn take_events(&self, out: &mut Vec<Event>) {
+        let start = out.len();
         if let Ok(mut ev) = self.consumer.context().events.lock() {
             out.extend(ev.drain(..));
+        }
+        if self.paused.load(std::sync::atomic::Ordering::SeqCst) {
+            for ev in &out[start..] {
+                if let Event::Assigned(parts) = ev {
+                    let mut tpl = TopicPartitionList::new();
+                    for &p in parts {
+                        if let Ok(p) = i32::try_from(p) {
+                            tpl.add_partition(&self.topic, p);
+                        }
+                    }
+                    if let Err(e) = self.consumer.pause(&tpl) {
+                        tracing::warn!(group = %self.group, error = %e, "pausing newly assigned partitions");
+                    }
+                }
+            }
         }
     }
 }
 
-fn decode(msg: &BorrowedMessage<'_>) -> Result<Record, Error> {
+/// Decodes a message; `Err` says why it is not a fluxroute record.
+fn decode(msg: &BorrowedMessage<'_>) -> Result<Record, String> {
     let partition = u32::try_from(msg.partition()).unwrap_or(u32::MAX);
     let offset = msg.offset();
-    let bad = |reason: String| Error::BadRecord {
-        partition,
-        offset,
-        reason,
-    };
+    let bad = |reason: String| reason;
     let mut format = None;
     let mut kind = None;
     let mut db = None;
@@ -562,7 +635,15 @@ impl ConsumerGroup for KafkaConsumerGroup {
             };
             // Rebalance callbacks that ran inside this recv precede its message.
             self.take_events(&mut out);
-            out.push(Event::Record(decode(&msg)?));
+            out.push(match decode(&msg) {
+                Ok(r) => Event::Record(r),
+                Err(reason) => Event::Undecodable {
+                    partition: u32::try_from(msg.partition()).unwrap_or(u32::MAX),
+                    offset: msg.offset(),
+                    reason,
+                    payload: Bytes::copy_from_slice(msg.payload().unwrap_or_default()),
+                },
+            });
         }
         self.take_events(&mut out);
         Ok(out)
@@ -585,6 +666,48 @@ impl ConsumerGroup for KafkaConsumerGroup {
         })
         .await
         .map_err(|e| Error::Setup(format!("commit task failed: {e}")))?
+    }
+
+    async fn set_paused(&self, paused: bool) -> Result<(), Error> {
+        self.paused.store(paused, std::sync::atomic::Ordering::SeqCst);
+        let assignment = self
+            .consumer
+            .assignment()
+            .map_err(|e| Error::unavailable(format!("reading the assignment of group {}", self.group), e))?;
+        if assignment.count() == 0 {
+            return Ok(());
+        }
+        let r = if paused { self.consumer.pause(&assignment) } else { self.consumer.resume(&assignment) };
+        r.map_err(|e| Error::unavailable(format!("pausing/resuming group {}", self.group), e))
+    }
+
+    async fn lag(&self) -> Result<Vec<(u32, i64)>, Error> {
+        let consumer = Arc::clone(&self.consumer);
+        let group = self.group.clone();
+        tokio::task::spawn_blocking(move || {
+            let unavailable = |e| Error::unavailable(format!("reading the lag of group {group}"), e);
+            let assignment = consumer.assignment().map_err(unavailable)?;
+            let committed = consumer.committed_offsets(assignment.clone(), Duration::from_secs(5)).map_err(unavailable)?;
+            let mut out = Vec::new();
+            for e in committed.elements() {
+                let (_, high) = consumer
+                    .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5))
+                    .map_err(unavailable)?;
+                let low_or_committed = match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => consumer
+                        .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5))
+                        .map_err(unavailable)?
+                        .0,
+                };
+                if let Ok(p) = u32::try_from(e.partition()) {
+                    out.push((p, (high - low_or_committed).max(0)));
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| Error::Setup(format!("lag task failed: {e}")))?
     }
 
     async fn committed(&self, partitions: &[u32]) -> Result<Vec<(u32, Option<i64>)>, Error> {

@@ -126,6 +126,49 @@ pub enum Event {
     Revoked(Vec<u32>),
     /// The next record of an assigned partition.
     Record(Record),
+    /// The next record of an assigned partition could not be decoded (unknown format version,
+    /// missing header): the reader dead-letters or skips it, and it counts as read.
+    Undecodable {
+        /// Its partition.
+        partition: u32,
+        /// Its offset.
+        offset: i64,
+        /// What is wrong with it.
+        reason: String,
+        /// Its raw payload.
+        payload: Bytes,
+    },
+}
+
+/// A batch a cluster refused for good, kept with everything needed to understand and replay it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Cluster that refused it.
+    pub cluster: String,
+    /// Database written to (after renames).
+    pub db: String,
+    /// Retention policy.
+    pub rp: String,
+    /// HTTP status of the refusal (0 when there was none, e.g. an undecodable record).
+    pub status: u16,
+    /// The cluster's error text.
+    pub reason: String,
+    /// Bounded reason class for metrics and filters (`parse`, `field_type_conflict`, …).
+    pub reason_class: &'static str,
+    /// Where the lines came from: (partition, offset) of each source record.
+    pub sources: Vec<(u32, i64)>,
+    /// The refused lines (normalized line protocol).
+    pub lines: Bytes,
+}
+
+/// Where refused batches go (`<topic>-dead-letters` on Kafka).
+#[async_trait]
+pub trait DeadLetterSink: Send + Sync + fmt::Debug {
+    /// Stores a dead letter durably.
+    ///
+    /// # Errors
+    /// As [`Producer::enqueue`].
+    async fn dead_letter(&self, letter: DeadLetter) -> Result<(), Error>;
 }
 
 /// Queue failures, with what the caller needs to decide: retry, or whose fault it is.
@@ -221,6 +264,9 @@ pub trait Queue: Send + Sync + fmt::Debug {
     /// The queue's producer (shared by every writer).
     fn producer(&self) -> std::sync::Arc<dyn Producer>;
 
+    /// Where drains put batches a cluster refused for good.
+    fn dead_letters(&self) -> std::sync::Arc<dyn DeadLetterSink>;
+
     /// Joins consumer group `group` as a new member. A group that never committed starts at the
     /// earliest record.
     ///
@@ -252,6 +298,21 @@ pub trait ConsumerGroup: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`Error::Unavailable`] when the commit is refused (e.g. the partition was revoked).
     async fn commit(&self, positions: &[(u32, i64)]) -> Result<(), Error>;
+
+    /// Pauses (or resumes) reading: while paused, [`ConsumerGroup::poll`] returns only
+    /// rebalance events, the member stays in its group, and reading resumes after the last
+    /// record returned. Partitions assigned while paused start paused.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when the consumer refuses.
+    async fn set_paused(&self, paused: bool) -> Result<(), Error>;
+
+    /// Records not yet committed by the group, per assigned partition: `(partition, end offset
+    /// − committed position)`.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when offsets cannot be read.
+    async fn lag(&self) -> Result<Vec<(u32, i64)>, Error>;
 
     /// The group's committed positions for `partitions` (`None` when never committed).
     ///

@@ -7,7 +7,6 @@
 #![allow(dead_code)]
 
 use std::fmt::Write as _;
-use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -29,6 +28,7 @@ pub(crate) struct Influxd {
     child: Child,
     http_addr: SocketAddr,
     log_path: PathBuf,
+    config_path: PathBuf,
     // Dropped last: removes data, meta, wal, config and log.
     dir: tempfile::TempDir,
 }
@@ -70,6 +70,14 @@ impl Influxd {
     /// The binary is missing (install with `apt-get install influxdb`), it exits early, or it is
     /// not ready before the deadline; the message includes the end of its log.
     pub(crate) fn start() -> Result<Influxd, String> {
+        Self::start_with(&Options::default())
+    }
+
+    /// As [`Influxd::start`], with `options`.
+    ///
+    /// # Errors
+    /// As [`Influxd::start`].
+    pub(crate) fn start_with(options: &Options) -> Result<Influxd, String> {
         if !Path::new(INFLUXD_BIN).exists() {
             return Err(format!(
                 "{INFLUXD_BIN} not found: install InfluxDB 1.x with `apt-get install influxdb` \
@@ -79,7 +87,7 @@ impl Influxd {
         // A port picked free can be taken by someone else before influxd binds it: retry.
         let mut last_err = String::new();
         for _ in 0..3 {
-            match Self::start_once() {
+            match Self::start_once(options) {
                 Ok(influxd) => return Ok(influxd),
                 Err((err, retry)) => {
                     last_err = err;
@@ -92,7 +100,7 @@ impl Influxd {
         Err(last_err)
     }
 
-    fn start_once() -> Result<Influxd, (String, bool)> {
+    fn start_once(options: &Options) -> Result<Influxd, (String, bool)> {
         let dir = tempfile::Builder::new()
             .prefix("influxd-")
             .tempdir()
@@ -133,7 +141,8 @@ bind-address = "127.0.0.1:{rpc_port}"
 [http]
   enabled = true
   bind-address = "127.0.0.1:{http_port}"
-  auth-enabled = false
+  auth-enabled = {auth}
+  max-body-size = {max_body}
   log-enabled = false
   pprof-enabled = false
 
@@ -152,28 +161,28 @@ bind-address = "127.0.0.1:{rpc_port}"
             meta = root.join("meta").display(),
             data = root.join("data").display(),
             wal = root.join("wal").display(),
+            auth = options.auth_enabled,
+            max_body = options.max_body_size.unwrap_or(25_000_000),
         );
         let config_path = root.join("influxdb.conf");
         std::fs::write(&config_path, config).map_err(|e| (format!("write config: {e}"), false))?;
         let log_path = root.join("influxd.log");
-        let log = File::create(&log_path).map_err(|e| (format!("log file: {e}"), false))?;
-        let log_err = log
-            .try_clone()
-            .map_err(|e| (format!("log file: {e}"), false))?;
-        let child = Command::new(INFLUXD_BIN)
-            .arg("-config")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .map_err(|e| (format!("spawn {INFLUXD_BIN}: {e}"), false))?;
+        let child = spawn(&config_path, &log_path).map_err(|e| (e, false))?;
         let mut influxd = Influxd {
             child,
             http_addr,
             log_path,
+            config_path,
             dir,
         };
+        influxd.wait_ready()?;
+        Ok(influxd)
+    }
+
+    /// Waits for `/ping` 204; `Err((message, port taken?))`.
+    fn wait_ready(&mut self) -> Result<(), (String, bool)> {
+        let influxd = self;
+        let http_addr = influxd.http_addr;
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             if let Ok(Some(status)) = influxd.child.try_wait() {
@@ -186,7 +195,7 @@ bind-address = "127.0.0.1:{rpc_port}"
             }
             if let Ok(resp) = influxd.request("GET", "/ping", &[]) {
                 if resp.status == 204 {
-                    return Ok(influxd);
+                    return Ok(());
                 }
             }
             if Instant::now() >= deadline {
@@ -201,6 +210,47 @@ bind-address = "127.0.0.1:{rpc_port}"
             // Poll interval of a deadline-bounded wait for the condition above.
             std::thread::park_timeout(Duration::from_millis(25));
         }
+    }
+
+    /// kill -9 the process (data stays in its dir).
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the process again on the same ports and data (after [`Influxd::kill`]).
+    ///
+    /// # Errors
+    /// As [`Influxd::start`].
+    pub(crate) fn restart(&mut self) -> Result<(), String> {
+        self.kill();
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            self.child = spawn(&self.config_path, &self.log_path)?;
+            match self.wait_ready() {
+                Ok(()) => return Ok(()),
+                // The old process's port may linger for a moment.
+                Err((_, true)) if Instant::now() < deadline => {
+                    std::thread::park_timeout(Duration::from_millis(200));
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+
+    /// SIGSTOP (hang: connections accepted by the kernel, nothing answers).
+    pub(crate) fn freeze(&self) {
+        signal(self.child.id(), "-STOP");
+    }
+
+    /// SIGCONT after [`Influxd::freeze`].
+    pub(crate) fn thaw(&self) {
+        signal(self.child.id(), "-CONT");
+    }
+
+    /// `http://<addr>`.
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.http_addr)
     }
 
     /// The HTTP API's address.
@@ -274,6 +324,41 @@ bind-address = "127.0.0.1:{rpc_port}"
         }
         self.request("POST", &path, body)
     }
+}
+
+/// Options of a test `influxd`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Options {
+    /// `[http] max-body-size` (default 25,000,000).
+    pub(crate) max_body_size: Option<usize>,
+    /// `[http] auth-enabled`.
+    pub(crate) auth_enabled: bool,
+}
+
+fn spawn(config_path: &Path, log_path: &Path) -> Result<Child, String> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .map_err(|e| format!("log file: {e}"))?;
+    let log_err = log.try_clone().map_err(|e| format!("log file: {e}"))?;
+    Command::new(INFLUXD_BIN)
+        .arg("-config")
+        .arg(config_path)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
+        .map_err(|e| format!("spawn {INFLUXD_BIN}: {e}"))
+}
+
+fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .arg(sig)
+        .arg(pid.to_string())
+        .status()
+        .expect("running kill");
+    assert!(status.success(), "kill {sig} {pid} failed");
 }
 
 impl Drop for Influxd {

@@ -1,0 +1,648 @@
+//! Per-cluster drains: one consumer group per cluster (`fluxroute-drain-<cluster>`) reads the
+//! queue, takes the lines its routes send to the cluster, batches them by (db, rp), writes them,
+//! and commits an offset only once every record below it is written or dead-lettered.
+//!
+//! Owns: the read → batch → write → classify → commit loop of one cluster, DDL ordering,
+//! dead-lettering, and pausing while the cluster is Down or misconfigured (the queue buffers
+//! meanwhile; nothing is held in memory beyond `max_in_flight` batches plus one open batch per
+//! (db, rp)). It does not decide health (see [`crate::health`]) nor what an answer means (see
+//! [`crate::influx::classify`]).
+//!
+//! Invariants:
+//! - A batch's records are finished only after the cluster answered 2xx or the batch is durably
+//!   dead-lettered (invariant 2); the committed offset never passes an unfinished record
+//!   ([`tracker::OffsetTracker`], invariant 4).
+//! - Retries never give up on transient failures; a poison batch is dead-lettered and never
+//!   blocks the partition behind it.
+//! - `CREATE DATABASE` records are applied in log order: after every earlier batch of the drain
+//!   finished, before any later one starts.
+//! - One cluster's drain shares nothing a slow cluster could hold with another's (invariant 5).
+
+pub mod batch;
+pub mod tracker;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use rand::Rng as _;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ClusterConfig, Endpoint};
+use crate::health::{ClusterHealth, ClusterState};
+use crate::influx::{classify, ClusterClient, Outcome};
+use crate::metrics::DrainMetrics;
+use crate::queue::{self, ConsumerGroup, DeadLetter, DeadLetterSink, Event, Queue, RecordKind};
+use crate::route::{ClusterFilter, RouteTable};
+
+use self::batch::{Batch, Batcher};
+use self::tracker::OffsetTracker;
+
+/// Events taken from the queue per poll.
+const POLL_MAX_EVENTS: usize = 512;
+/// How long one poll waits for the first event.
+const POLL_WAIT: Duration = Duration::from_millis(50);
+/// First retry delay; doubles up to [`MAX_BACKOFF`], with jitter.
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest retry delay.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How often commits are sent at most.
+const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
+/// How often the lag is read from the queue.
+const LAG_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The consumer group of a cluster's drain.
+pub fn group_name(cluster: &str) -> String {
+    format!("fluxroute-drain-{cluster}")
+}
+
+/// Everything a delivery task needs.
+#[derive(Debug)]
+struct Deliverer {
+    cluster: String,
+    endpoints: Vec<Endpoint>,
+    client: ClusterClient,
+    health: Arc<ClusterHealth>,
+    dead_letters: Arc<dyn DeadLetterSink>,
+    create_databases: bool,
+    metrics: DrainMetrics,
+}
+
+/// Work waiting to be started, in log order.
+#[derive(Debug)]
+enum Work {
+    Write(Batch),
+    CreateDatabase { db: String, source: (u32, i64) },
+}
+
+/// What a finished task reports.
+#[derive(Debug)]
+struct Finished {
+    sources: Vec<(u32, i64)>,
+    /// `false` when cancelled (shutdown): the records stay unfinished and are read again later.
+    done: bool,
+}
+
+/// A cluster's drain.
+#[derive(Debug)]
+pub struct Drain {
+    cluster: Arc<ClusterConfig>,
+    routes: RouteTable,
+    queue: Arc<dyn Queue>,
+    deliverer: Arc<Deliverer>,
+}
+
+impl Drain {
+    /// A drain for `cluster` over `queue`, following `health`.
+    pub fn new(
+        cluster: Arc<ClusterConfig>,
+        routes: RouteTable,
+        queue: Arc<dyn Queue>,
+        client: ClusterClient,
+        health: Arc<ClusterHealth>,
+        metrics: DrainMetrics,
+    ) -> Drain {
+        let deliverer = Arc::new(Deliverer {
+            cluster: cluster.name.clone(),
+            endpoints: cluster.endpoints.clone(),
+            client,
+            health,
+            dead_letters: queue.dead_letters(),
+            create_databases: cluster.create_databases,
+            metrics,
+        });
+        Drain { cluster, routes, queue, deliverer }
+    }
+
+    /// Runs until `cancel`; then lets in-flight writes finish within `grace` and commits.
+    ///
+    /// # Errors
+    /// When the consumer group cannot be joined.
+    pub async fn run(self, cancel: CancellationToken, grace: Duration) -> Result<(), queue::Error> {
+        let name = self.cluster.name.clone();
+        let consumer = self.queue.join(&group_name(&name)).await?;
+        let mut state = self.deliverer.health.subscribe();
+        let max_in_flight = self.cluster.max_in_flight.get();
+        let mut batcher = Batcher::new(
+            self.cluster.batch_max_lines.get(),
+            self.cluster.batch_max_bytes.get(),
+            self.cluster.batch_linger,
+        );
+        let mut tracker = OffsetTracker::new();
+        let mut ready: VecDeque<Work> = VecDeque::new();
+        let mut inflight: JoinSet<Finished> = JoinSet::new();
+        let mut barrier = false;
+        let mut paused = false;
+        let mut last_commit = Instant::now();
+        let mut last_lag = Instant::now() - LAG_INTERVAL;
+        let mut caught_up_at = Instant::now();
+        let task_cancel = cancel.child_token();
+        let m = self.deliverer.metrics.clone();
+        tracing::info!(cluster = %name, "drain started");
+
+        while !cancel.is_cancelled() {
+            publish_state(&m, &name, &state.borrow_and_update(), &self.deliverer.health);
+            // Finished tasks.
+            while let Some(res) = inflight.try_join_next() {
+                match res {
+                    Ok(f) if f.done => {
+                        for (p, o) in f.sources {
+                            tracker.finish(p, o);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(cluster = %name, error = %e, "delivery task failed"),
+                }
+                barrier = false;
+            }
+            // Start work in log order; DDL is a barrier both ways.
+            while inflight.len() < max_in_flight && !barrier {
+                match ready.front() {
+                    Some(Work::CreateDatabase { .. }) if !inflight.is_empty() => break,
+                    None => break,
+                    Some(_) => {}
+                }
+                let Some(work) = ready.pop_front() else { break };
+                let d = Arc::clone(&self.deliverer);
+                let c = task_cancel.clone();
+                let st = state.clone();
+                match work {
+                    Work::Write(batch) => {
+                        inflight.spawn(async move { d.deliver(batch, st, c).await });
+                    }
+                    Work::CreateDatabase { db, source } => {
+                        barrier = true;
+                        inflight.spawn(async move { d.create(db, source, st, c).await });
+                    }
+                }
+            }
+            // Pause reading while the cluster is down or enough work is waiting.
+            let want_pause = !state.borrow().is_up() || ready.len() >= max_in_flight * 2;
+            if want_pause != paused {
+                match consumer.set_paused(want_pause).await {
+                    Ok(()) => {
+                        paused = want_pause;
+                        tracing::debug!(cluster = %name, paused, "drain reading paused/resumed");
+                    }
+                    Err(e) => tracing::warn!(cluster = %name, error = %e, "pausing the consumer"),
+                }
+            }
+            // Read (poll is cancel safe, but it is never raced: records must not be dropped).
+            let events = match consumer.poll(POLL_MAX_EVENTS, POLL_WAIT).await {
+                Ok(ev) => ev,
+                Err(e) => {
+                    tracing::warn!(cluster = %name, error = %e, "reading the queue");
+                    tokio::select! {
+                        () = cancel.cancelled() => break,
+                        () = tokio::time::sleep(MIN_BACKOFF * 5) => {}
+                    }
+                    Vec::new()
+                }
+            };
+            let now = Instant::now();
+            for ev in events {
+                match ev {
+                    Event::Assigned(parts) => tracing::info!(cluster = %name, ?parts, "partitions assigned"),
+                    Event::Revoked(parts) => {
+                        tracing::info!(cluster = %name, ?parts, "partitions revoked");
+                        // Commit what is finished; unfinished records go to the new owner.
+                        commit(&*consumer, &mut tracker, &name).await;
+                        batcher.drop_partitions(&parts);
+                        ready.retain(|w| match w {
+                            Work::Write(b) => !b.sources.iter().any(|(p, _)| parts.contains(p)),
+                            Work::CreateDatabase { source, .. } => !parts.contains(&source.0),
+                        });
+                        tracker.revoke(&parts);
+                    }
+                    Event::Undecodable { partition, offset, reason, payload } => {
+                        tracker.read(partition, offset, 0);
+                        let letter = DeadLetter {
+                            cluster: name.clone(),
+                            db: String::new(),
+                            rp: String::new(),
+                            status: 0,
+                            reason: format!("undecodable record: {reason}"),
+                            reason_class: "undecodable",
+                            sources: vec![(partition, offset)],
+                            lines: payload,
+                        };
+                        if self.deliverer.dead_letter(letter, 0).await {
+                            tracker.finish(partition, offset);
+                        }
+                    }
+                    Event::Record(r) => match r.meta.kind {
+                        RecordKind::CreateDatabase => match self.routes.database_on(&name, &r.meta.db) {
+                            Some(db) => {
+                                tracker.read(r.partition, r.offset, r.timestamp_ms);
+                                ready.extend(batcher.take_all().into_iter().map(Work::Write));
+                                ready.push_back(Work::CreateDatabase { db, source: (r.partition, r.offset) });
+                            }
+                            None => tracker.skip(r.partition, r.offset),
+                        },
+                        RecordKind::Write => {
+                            let (db, lines, count) = match self.routes.filter_for(&name, &r.meta.db, &r.meta.rp) {
+                                ClusterFilter::Nothing => (None, r.payload, 0),
+                                ClusterFilter::All { db } => {
+                                    let n = memchr::memchr_iter(b'\n', &r.payload).count();
+                                    (Some(db), r.payload, n)
+                                }
+                                ClusterFilter::ByMeasurement { db } => {
+                                    let (lines, n) = select_lines(&r.payload, |m| {
+                                        self.routes.takes(&name, &r.meta.db, &r.meta.rp, m)
+                                    });
+                                    (Some(db), lines, n)
+                                }
+                            };
+                            match db {
+                                Some(db) if count > 0 => {
+                                    tracker.read(r.partition, r.offset, r.timestamp_ms);
+                                    let full = batcher.add(&db, &r.meta.rp, &lines, count, (r.partition, r.offset), now);
+                                    ready.extend(full.into_iter().map(Work::Write));
+                                }
+                                _ => tracker.skip(r.partition, r.offset),
+                            }
+                        }
+                    },
+                }
+            }
+            ready.extend(batcher.take_expired(now).into_iter().map(Work::Write));
+            if last_commit.elapsed() >= COMMIT_INTERVAL {
+                commit(&*consumer, &mut tracker, &name).await;
+                last_commit = Instant::now();
+            }
+            if last_lag.elapsed() >= LAG_INTERVAL {
+                last_lag = Instant::now();
+                if let Ok(lag) = consumer.lag().await {
+                    let records: i64 = lag.iter().map(|(_, l)| l).sum();
+                    m.lag_records.with_label_values(&[&name]).set(records);
+                    if records == 0 && tracker.pending() == 0 {
+                        caught_up_at = Instant::now();
+                    }
+                    let oldest = tracker.oldest_pending_ms().map(|ms| now_ms().saturating_sub(ms) as f64 / 1000.0);
+                    let behind = if records > 0 { caught_up_at.elapsed().as_secs_f64() } else { 0.0 };
+                    m.lag_seconds.with_label_values(&[&name]).set(oldest.unwrap_or(0.0).max(behind));
+                }
+            }
+            if state.has_changed().unwrap_or(false) {
+                continue;
+            }
+        }
+
+        // Shutdown: write what is open, let in-flight work finish within the grace period.
+        tracing::info!(cluster = %name, in_flight = inflight.len(), "drain stopping");
+        let deadline = tokio::time::Instant::now() + grace;
+        ready.extend(batcher.take_all().into_iter().map(Work::Write));
+        if state.borrow().is_up() {
+            for work in ready.drain(..) {
+                if let Work::Write(batch) = work {
+                    let d = Arc::clone(&self.deliverer);
+                    let c = task_cancel.clone();
+                    let st = state.clone();
+                    inflight.spawn(async move { d.deliver(batch, st, c).await });
+                }
+            }
+        }
+        loop {
+            match tokio::time::timeout_at(deadline, inflight.join_next()).await {
+                Ok(Some(Ok(f))) if f.done => {
+                    for (p, o) in f.sources {
+                        tracker.finish(p, o);
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(cluster = %name, pending = inflight.len(), "writes still in flight after the grace period; they will be replayed");
+                    task_cancel.cancel();
+                    inflight.shutdown().await;
+                    break;
+                }
+            }
+        }
+        commit(&*consumer, &mut tracker, &name).await;
+        tracing::info!(cluster = %name, "drain stopped");
+        Ok(())
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn publish_state(m: &DrainMetrics, cluster: &str, s: &ClusterState, health: &ClusterHealth) {
+    let _ = health;
+    m.cluster_up.with_label_values(&[cluster]).set(i64::from(s.is_up()));
+    m.cluster_misconfigured.with_label_values(&[cluster]).set(i64::from(s.misconfigured.is_some()));
+    for (i, up) in s.endpoints_up.iter().enumerate() {
+        m.endpoint_up.with_label_values(&[cluster, &i.to_string()]).set(i64::from(*up));
+    }
+}
+
+async fn commit(consumer: &dyn ConsumerGroup, tracker: &mut OffsetTracker, cluster: &str) {
+    let positions = tracker.committable();
+    if positions.is_empty() {
+        return;
+    }
+    match consumer.commit(&positions).await {
+        Ok(()) => tracker.committed(&positions),
+        Err(e) => tracing::warn!(%cluster, error = %e, "commit failed; will retry"),
+    }
+}
+
+/// The measurement of a normalized line (up to the first unescaped `,` or space), unescaped.
+fn measurement_of(line: &[u8]) -> std::borrow::Cow<'_, str> {
+    let mut end = line.len();
+    let mut i = 0;
+    while i < line.len() {
+        match line[i] {
+            b'\\' => i += 1,
+            b',' | b' ' => {
+                end = i;
+                break;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let raw = &line[..end.min(line.len())];
+    if raw.contains(&b'\\') {
+        let mut out = Vec::with_capacity(raw.len());
+        let mut j = 0;
+        while j < raw.len() {
+            if raw[j] == b'\\' && matches!(raw.get(j + 1), Some(b',' | b' ')) {
+                j += 1;
+            }
+            out.push(raw[j]);
+            j += 1;
+        }
+        std::borrow::Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    } else {
+        String::from_utf8_lossy(raw)
+    }
+}
+
+/// The lines of `payload` whose measurement `keep` accepts, and their count.
+fn select_lines(payload: &Bytes, keep: impl Fn(&str) -> bool) -> (Bytes, usize) {
+    let mut out = Vec::new();
+    let mut n = 0;
+    for line in payload.split_inclusive(|&b| b == b'\n') {
+        if keep(&measurement_of(line)) {
+            out.extend_from_slice(line);
+            n += 1;
+        }
+    }
+    (Bytes::from(out), n)
+}
+
+/// The bounded reason class of a dead letter.
+fn reason_class(reason: &str) -> &'static str {
+    if reason.contains("field type conflict") {
+        "field_type_conflict"
+    } else if reason.contains("beyond retention") {
+        "beyond_retention"
+    } else if reason.contains("retention policy not found") {
+        "retention_policy_not_found"
+    } else if reason.contains("database not found") || reason.contains("not found") {
+        "database_not_found"
+    } else if reason.contains("unable to parse") {
+        "parse"
+    } else if reason.contains("too large") || reason.contains("Too Large") {
+        "too_large"
+    } else {
+        "other"
+    }
+}
+
+/// The bounded class of a retry reason.
+fn retry_class(status: Option<u16>) -> &'static str {
+    match status {
+        None => "transport",
+        Some(429) => "throttled",
+        Some(503) => "unavailable",
+        Some(s) if s >= 500 => "server_error",
+        Some(_) => "other",
+    }
+}
+
+fn backoff(attempt: u32, after: Option<Duration>) -> Duration {
+    let exp = MIN_BACKOFF.saturating_mul(1u32 << attempt.min(10)).min(MAX_BACKOFF);
+    let jitter = rand::rng().random_range(0.5..1.0);
+    exp.mul_f64(jitter).max(after.unwrap_or_default())
+}
+
+impl Deliverer {
+    /// Waits until the cluster is Up; `false` when cancelled.
+    async fn wait_up(&self, state: &mut watch::Receiver<ClusterState>, cancel: &CancellationToken) -> Option<usize> {
+        let mut seed = rand::rng().random_range(0..usize::MAX / 2);
+        loop {
+            if let Some(i) = state.borrow_and_update().pick_endpoint(seed) {
+                return Some(i);
+            }
+            seed += 1;
+            tokio::select! {
+                () = cancel.cancelled() => return None,
+                r = state.changed() => if r.is_err() { return None },
+            }
+        }
+    }
+
+    async fn sleep(&self, d: Duration, cancel: &CancellationToken) -> bool {
+        tokio::select! {
+            () = cancel.cancelled() => false,
+            () = tokio::time::sleep(d) => true,
+        }
+    }
+
+    /// Dead-letters durably, retrying the sink until it takes the letter; `false` if cancelled.
+    async fn dead_letter(&self, letter: DeadLetter, lines: usize) -> bool {
+        let class = letter.reason_class;
+        tracing::warn!(cluster = %self.cluster, db = %letter.db, reason = %letter.reason, lines, "dead-lettering a batch");
+        let mut attempt = 0;
+        loop {
+            match self.dead_letters.dead_letter(letter.clone()).await {
+                Ok(()) => {
+                    self.metrics.dead_letters.with_label_values(&[&self.cluster, class]).inc();
+                    self.metrics.dead_letter_lines.with_label_values(&[&self.cluster, class]).inc_by(lines as u64);
+                    self.metrics.batches.with_label_values(&[&self.cluster, "dead_lettered"]).inc();
+                    return true;
+                }
+                Err(e) => {
+                    tracing::warn!(cluster = %self.cluster, error = %e, "dead-letter sink refused; retrying");
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt, None)).await;
+                }
+            }
+        }
+    }
+
+    /// Writes `batch` until it is written or dead-lettered (or cancelled).
+    async fn deliver(self: Arc<Self>, batch: Batch, mut state: watch::Receiver<ClusterState>, cancel: CancellationToken) -> Finished {
+        let sources = batch.sources.clone();
+        let mut stack = vec![batch];
+        while let Some(b) = stack.pop() {
+            match self.write_one(&b, &mut state, &cancel).await {
+                Some(None) => {}
+                Some(Some((x, y))) => {
+                    stack.push(y);
+                    stack.push(x);
+                }
+                None => return Finished { sources, done: false },
+            }
+        }
+        Finished { sources, done: true }
+    }
+
+    /// One batch to its end: `Some(None)` finished, `Some(Some(halves))` to split, `None`
+    /// cancelled.
+    async fn write_one(
+        &self,
+        b: &Batch,
+        state: &mut watch::Receiver<ClusterState>,
+        cancel: &CancellationToken,
+    ) -> Option<Option<(Batch, Batch)>> {
+        let mut attempt = 0u32;
+        loop {
+            let idx = self.wait_up(state, cancel).await?;
+            let endpoint = &self.endpoints[idx];
+            let started = Instant::now();
+            let res = tokio::select! {
+                () = cancel.cancelled() => return None,
+                r = self.client.write(endpoint, &b.db, &b.rp, &b.lines) => r,
+            };
+            self.metrics.write_seconds.with_label_values(&[&self.cluster]).observe(started.elapsed().as_secs_f64());
+            let status = res.as_ref().ok().map(|a| a.status);
+            // Passive health: no answer or a server error counts against the endpoint.
+            let healthy = matches!(status, Some(s) if s < 500);
+            let err_text = match &res {
+                Ok(a) => format!("{} {}", a.status, a.error),
+                Err(e) => e.clone(),
+            };
+            self.health.observe(idx, if healthy { Ok(()) } else { Err(&err_text) });
+            match classify(res.as_ref().map_err(String::as_str), self.create_databases) {
+                Outcome::Done => {
+                    self.metrics.lines_written.with_label_values(&[&self.cluster]).inc_by(b.line_count as u64);
+                    self.metrics.batches.with_label_values(&[&self.cluster, "written"]).inc();
+                    return Some(None);
+                }
+                Outcome::Split => match b.split() {
+                    Some(halves) => return Some(Some(halves)),
+                    None => {
+                        let letter = self.letter(b, status.unwrap_or(413), err_text);
+                        return self.dead_letter(letter, b.line_count).await.then_some(None);
+                    }
+                },
+                Outcome::DeadLetter(reason) => {
+                    let letter = self.letter(b, status.unwrap_or(0), reason);
+                    return self.dead_letter(letter, b.line_count).await.then_some(None);
+                }
+                Outcome::CreateDatabase => {
+                    tracing::info!(cluster = %self.cluster, db = %b.db, "database missing; creating it");
+                    if let Err(e) = self.client.create_database(endpoint, &b.db).await {
+                        tracing::warn!(cluster = %self.cluster, db = %b.db, error = %e, "creating database");
+                    }
+                    attempt += 1;
+                    if attempt > 1 && !self.sleep(backoff(attempt, None), cancel).await {
+                        return None;
+                    }
+                }
+                Outcome::Misconfigured(reason) => {
+                    self.health.set_misconfigured(&reason);
+                    // Paused until the cluster is fixed; wait_up blocks while misconfigured.
+                }
+                Outcome::Retry { reason, after } => {
+                    self.metrics.retries.with_label_values(&[&self.cluster, retry_class(status)]).inc();
+                    tracing::debug!(cluster = %self.cluster, %reason, attempt, "write failed; retrying");
+                    attempt += 1;
+                    if !self.sleep(backoff(attempt, after), cancel).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn letter(&self, b: &Batch, status: u16, reason: String) -> DeadLetter {
+        DeadLetter {
+            cluster: self.cluster.clone(),
+            db: b.db.clone(),
+            rp: b.rp.clone(),
+            status,
+            reason_class: reason_class(&reason),
+            reason,
+            sources: b.sources.clone(),
+            lines: b.lines.clone(),
+        }
+    }
+
+    /// Applies `CREATE DATABASE` on the cluster (every endpoint shares one cluster's meta).
+    async fn create(self: Arc<Self>, db: String, source: (u32, i64), mut state: watch::Receiver<ClusterState>, cancel: CancellationToken) -> Finished {
+        let mut attempt = 0;
+        loop {
+            let Some(idx) = self.wait_up(&mut state, &cancel).await else {
+                return Finished { sources: vec![source], done: false };
+            };
+            match self.client.create_database(&self.endpoints[idx], &db).await {
+                Ok(a) if (200..300).contains(&a.status) && a.error.is_empty() => {
+                    tracing::info!(cluster = %self.cluster, %db, "database created");
+                    return Finished { sources: vec![source], done: true };
+                }
+                Ok(a) if a.status == 401 || a.status == 403 => {
+                    self.health.set_misconfigured(&format!("{} {}", a.status, a.error));
+                }
+                Ok(a) => {
+                    tracing::warn!(cluster = %self.cluster, %db, status = a.status, error = %a.error, "CREATE DATABASE refused; retrying");
+                }
+                Err(e) => {
+                    self.health.observe(idx, Err(&e));
+                    tracing::debug!(cluster = %self.cluster, %db, error = %e, "CREATE DATABASE failed; retrying");
+                }
+            }
+            attempt += 1;
+            if !self.sleep(backoff(attempt, None), &cancel).await {
+                return Finished { sources: vec![source], done: false };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measurement_is_read_up_to_the_first_unescaped_separator() {
+        assert_eq!(measurement_of(b"cpu,host=a v=1 1\n"), "cpu");
+        assert_eq!(measurement_of(b"disk\\ io v=1 1\n"), "disk io");
+        assert_eq!(measurement_of(b"a\\,b,t=1 v=1 1"), "a,b");
+    }
+
+    #[test]
+    fn select_lines_keeps_matching_measurements() {
+        let payload = Bytes::from_static(b"http_a v=1 1\ncpu v=1 1\nhttp_b v=1 1\n");
+        let (lines, n) = select_lines(&payload, |m| m.starts_with("http"));
+        assert_eq!(n, 2);
+        assert_eq!(&lines[..], b"http_a v=1 1\nhttp_b v=1 1\n");
+    }
+
+    #[test]
+    fn reason_classes_are_bounded() {
+        assert_eq!(reason_class("400 partial write: field type conflict: ..."), "field_type_conflict");
+        assert_eq!(reason_class("400 unable to parse 'x': bad"), "parse");
+        assert_eq!(reason_class("500 retention policy not found: x"), "retention_policy_not_found");
+        assert_eq!(reason_class("400 partial write: points beyond retention policy dropped=1"), "beyond_retention");
+        assert_eq!(retry_class(None), "transport");
+        assert_eq!(retry_class(Some(503)), "unavailable");
+    }
+
+    #[test]
+    fn backoff_grows_and_honours_retry_after() {
+        assert!(backoff(1, None) <= MIN_BACKOFF * 2);
+        assert!(backoff(20, None) <= MAX_BACKOFF);
+        assert!(backoff(1, Some(Duration::from_secs(3))) >= Duration::from_secs(3));
+    }
+}

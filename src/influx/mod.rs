@@ -1,0 +1,358 @@
+//! The HTTP client for InfluxDB clusters: write a batch, probe an endpoint, create a database;
+//! and [`classify`], the one pure function that turns a cluster's answer into what the drain
+//! does next.
+//!
+//! Writes always carry `precision=ns` (the ingest normalized every timestamp) and, when the
+//! cluster is configured for it, a gzip body. v1 clusters get `/write?db=&rp=` with `u`/`p`; v2
+//! clusters get `/api/v2/write?org=&bucket=db[/rp]` with `Authorization: Token`.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, CONTENT_ENCODING, RETRY_AFTER};
+
+use crate::config::{ClusterAuth, ClusterConfig, Endpoint};
+
+/// Most bytes of an error body kept for dead letters and logs.
+const MAX_ERROR_BODY_BYTES: usize = 4096;
+
+/// A cluster's answer to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// `Retry-After`, when given in seconds.
+    pub retry_after: Option<Duration>,
+    /// The error text (`error` of a v1 body, `message` of a v2 body, else the raw body), capped.
+    pub error: String,
+}
+
+/// What the drain does with a batch after an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Written: mark it done.
+    Done,
+    /// Too large for the cluster: split in halves and write each.
+    Split,
+    /// The database is missing: create it, then write again.
+    CreateDatabase,
+    /// A permanent rejection: dead-letter the batch with this reason, then go on.
+    DeadLetter(String),
+    /// Credentials or permissions are wrong: pause the cluster, dead-letter nothing.
+    Misconfigured(String),
+    /// Transient: retry after backoff (at least `after` when the cluster said so).
+    Retry {
+        /// Why.
+        reason: String,
+        /// The cluster's `Retry-After`.
+        after: Option<Duration>,
+    },
+}
+
+/// Classifies a cluster's answer to a write (`Err` = no answer: connection error or timeout).
+pub fn classify(answer: Result<&Answer, &str>, create_databases: bool) -> Outcome {
+    let a = match answer {
+        Ok(a) => a,
+        Err(e) => return Outcome::Retry { reason: e.to_owned(), after: None },
+    };
+    let text = || format!("{} {}", a.status, a.error);
+    match a.status {
+        200..=299 => Outcome::Done,
+        413 => Outcome::Split,
+        404 if is_missing_database(&a.error) => {
+            if create_databases {
+                Outcome::CreateDatabase
+            } else {
+                Outcome::DeadLetter(text())
+            }
+        }
+        // Any other 404 is a wrong endpoint URL, not the data's fault.
+        404 | 401 | 403 => Outcome::Misconfigured(text()),
+        400 | 422 => Outcome::DeadLetter(text()),
+        // InfluxDB 1.x answers 500 for a retention policy that does not exist: a client mistake.
+        500 if a.error.contains("retention policy not found") => Outcome::DeadLetter(text()),
+        _ => Outcome::Retry { reason: text(), after: a.retry_after },
+    }
+}
+
+fn is_missing_database(error: &str) -> bool {
+    error.contains("database not found") || (error.contains("bucket") && error.contains("not found"))
+}
+
+/// Errors of the cluster client itself (not the cluster's answers).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The HTTP client could not be built.
+    #[error("building the HTTP client for cluster {cluster}: {source}")]
+    Build {
+        /// Cluster name.
+        cluster: String,
+        /// Cause.
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+/// HTTP client for one cluster's endpoints.
+#[derive(Debug, Clone)]
+pub struct ClusterClient {
+    http: reqwest::Client,
+    auth: ClusterAuth,
+    timeout: Duration,
+    health_timeout: Duration,
+    gzip: bool,
+}
+
+/// Gzip-compresses `data` (fast level: the drain's largest CPU cost otherwise).
+pub fn gzip(data: &[u8]) -> Bytes {
+    let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 6 + 64), flate2::Compression::fast());
+    // Writing into a Vec cannot fail.
+    let _ = e.write_all(data);
+    Bytes::from(e.finish().unwrap_or_default())
+}
+
+impl ClusterClient {
+    /// A client for `cluster`.
+    ///
+    /// # Errors
+    /// [`ClientError::Build`] when TLS roots cannot be loaded.
+    pub fn from_config(cluster: &ClusterConfig) -> Result<ClusterClient, ClientError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(cluster.timeout.min(Duration::from_secs(5)))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|source| ClientError::Build { cluster: cluster.name.clone(), source })?;
+        Ok(ClusterClient {
+            http,
+            auth: cluster.auth.clone(),
+            timeout: cluster.timeout,
+            health_timeout: cluster.health_timeout,
+            gzip: cluster.gzip,
+        })
+    }
+
+    fn write_url(&self, endpoint: &Endpoint, db: &str, rp: &str) -> reqwest::Url {
+        let mut params: Vec<(&str, String)> = Vec::with_capacity(5);
+        let path = match &self.auth {
+            ClusterAuth::V1 { credentials } => {
+                params.push(("db", db.to_owned()));
+                if !rp.is_empty() {
+                    params.push(("rp", rp.to_owned()));
+                }
+                params.push(("precision", "ns".to_owned()));
+                if let Some(c) = credentials {
+                    params.push(("u", c.username.clone()));
+                    params.push(("p", c.password.expose().to_owned()));
+                }
+                "/write"
+            }
+            ClusterAuth::V2 { org, .. } => {
+                params.push(("org", org.clone()));
+                let bucket = if rp.is_empty() { db.to_owned() } else { format!("{db}/{rp}") };
+                params.push(("bucket", bucket));
+                params.push(("precision", "ns".to_owned()));
+                "/api/v2/write"
+            }
+        };
+        let base = endpoint.url(path);
+        reqwest::Url::parse_with_params(&base, &params)
+            .unwrap_or_else(|_| reqwest::Url::parse("http://invalid.invalid/").expect("static URL parses"))
+    }
+
+    fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.auth {
+            ClusterAuth::V2 { token, .. } => req.header("Authorization", format!("Token {}", token.expose())),
+            ClusterAuth::V1 { .. } => req,
+        }
+    }
+
+    /// Writes normalized lines (nanosecond timestamps) to `db`/`rp` on `endpoint`.
+    ///
+    /// # Errors
+    /// A description of the transport failure (connect, timeout, reset) when there is no answer.
+    pub async fn write(&self, endpoint: &Endpoint, db: &str, rp: &str, lines: &Bytes) -> Result<Answer, String> {
+        let mut req = self.http.post(self.write_url(endpoint, db, rp)).timeout(self.timeout);
+        req = if self.gzip {
+            req.header(CONTENT_ENCODING, "gzip").body(gzip(lines))
+        } else {
+            req.body(lines.clone())
+        };
+        let resp = self
+            .authorize(req)
+            .send()
+            .await
+            .map_err(|e| format!("writing to {endpoint}: {}", error_chain(&e)))?;
+        answer(resp).await
+    }
+
+    /// Probes `endpoint` (`/ping` for v1, `/health` for v2).
+    ///
+    /// # Errors
+    /// Why the endpoint is not healthy.
+    pub async fn probe(&self, endpoint: &Endpoint) -> Result<(), String> {
+        let path = match self.auth {
+            ClusterAuth::V1 { .. } => "/ping",
+            ClusterAuth::V2 { .. } => "/health",
+        };
+        let resp = self
+            .http
+            .get(endpoint.url(path))
+            .timeout(self.health_timeout)
+            .send()
+            .await
+            .map_err(|e| format!("probing {endpoint}: {}", error_chain(&e)))?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("probing {endpoint}: status {}", resp.status()))
+        }
+    }
+
+    /// Sends `CREATE DATABASE "<db>"` (v1 clusters; v2 buckets are not created).
+    ///
+    /// # Errors
+    /// A transport failure, or a refusal as text.
+    pub async fn create_database(&self, endpoint: &Endpoint, db: &str) -> Result<Answer, String> {
+        let ClusterAuth::V1 { credentials } = &self.auth else {
+            return Err(format!("cannot create bucket {db:?} on a v2 cluster; create it there"));
+        };
+        let escaped = db.replace('\\', "\\\\").replace('"', "\\\"");
+        let mut form: Vec<(&str, String)> = vec![("q", format!("CREATE DATABASE \"{escaped}\""))];
+        if let Some(c) = credentials {
+            form.push(("u", c.username.clone()));
+            form.push(("p", c.password.expose().to_owned()));
+        }
+        let resp = self
+            .http
+            .post(endpoint.url("/query"))
+            .timeout(self.timeout)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| format!("creating database on {endpoint}: {}", error_chain(&e)))?;
+        answer(resp).await
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs))
+}
+
+async fn answer(resp: reqwest::Response) -> Result<Answer, String> {
+    let status = resp.status().as_u16();
+    let retry_after = retry_after(resp.headers());
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| format!("reading the answer: {}", error_chain(&e)))?;
+    let error = if (200..300).contains(&status) { String::new() } else { error_text(&body) };
+    Ok(Answer { status, retry_after, error })
+}
+
+/// The error text of a v1 (`{"error"}`) or v2 (`{"message"}`) body, else the body itself.
+fn error_text(body: &[u8]) -> String {
+    let parsed: Option<String> = serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| {
+        v.get("error")
+            .or_else(|| v.get("message"))
+            .or_else(|| v.pointer("/results/0/error"))
+            .and_then(|e| e.as_str().map(str::to_owned))
+    });
+    let mut s = parsed.unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
+    if s.len() > MAX_ERROR_BODY_BYTES {
+        let mut cut = MAX_ERROR_BODY_BYTES;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(status: u16, error: &str) -> Answer {
+        Answer { status, retry_after: None, error: error.into() }
+    }
+
+    #[test]
+    fn success_and_split() {
+        assert_eq!(classify(Ok(&a(204, "")), true), Outcome::Done);
+        assert_eq!(classify(Ok(&a(200, "")), true), Outcome::Done);
+        assert_eq!(classify(Ok(&a(413, "Request Entity Too Large")), true), Outcome::Split);
+    }
+
+    #[test]
+    fn missing_database() {
+        let nf = a(404, "database not found: \"x\"");
+        assert_eq!(classify(Ok(&nf), true), Outcome::CreateDatabase);
+        assert!(matches!(classify(Ok(&nf), false), Outcome::DeadLetter(_)));
+        assert!(matches!(classify(Ok(&a(404, "404 page not found")), true), Outcome::Misconfigured(_)));
+    }
+
+    #[test]
+    fn permanent_rejections_are_dead_lettered() {
+        for (status, text) in [
+            (400, "unable to parse 'x': missing fields"),
+            (400, "partial write: field type conflict: input field \"v\" on measurement \"m\" is type float, already exists as type integer dropped=1"),
+            (400, "partial write: points beyond retention policy dropped=3"),
+            (422, "unprocessable"),
+            (500, "retention policy not found: short"),
+        ] {
+            match classify(Ok(&a(status, text)), true) {
+                Outcome::DeadLetter(reason) => assert!(reason.contains(text)),
+                other => panic!("{status} {text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn auth_failures_pause_never_dead_letter() {
+        assert!(matches!(classify(Ok(&a(401, "authorization failed")), true), Outcome::Misconfigured(_)));
+        assert!(matches!(classify(Ok(&a(403, "forbidden")), true), Outcome::Misconfigured(_)));
+    }
+
+    #[test]
+    fn transient_failures_retry_honouring_retry_after() {
+        let mut busy = a(503, "busy");
+        busy.retry_after = Some(Duration::from_secs(7));
+        assert_eq!(
+            classify(Ok(&busy), true),
+            Outcome::Retry { reason: "503 busy".into(), after: Some(Duration::from_secs(7)) }
+        );
+        assert!(matches!(classify(Ok(&a(429, "slow down")), true), Outcome::Retry { .. }));
+        assert!(matches!(classify(Ok(&a(500, "engine: cache full")), true), Outcome::Retry { .. }));
+        assert!(matches!(classify(Err("connection refused"), true), Outcome::Retry { .. }));
+    }
+
+    #[test]
+    fn error_text_reads_both_dialects() {
+        assert_eq!(error_text(br#"{"error":"boom"}"#), "boom");
+        assert_eq!(error_text(br#"{"code":"invalid","message":"bad"}"#), "bad");
+        assert_eq!(error_text(b"plain\n"), "plain");
+    }
+
+    #[test]
+    fn gzip_roundtrips() {
+        use std::io::Read;
+        let data = b"m v=1 1\n".repeat(100);
+        let z = gzip(&data);
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&z[..]).read_to_end(&mut out).unwrap();
+        assert_eq!(out, data);
+    }
+}
