@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tracing::Instrument as _;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
 use crate::admin::{self, Admin};
 use crate::config::{Config, QueueBackend};
@@ -197,7 +197,11 @@ pub async fn run(
             drain_metrics.clone(),
         );
         let span = tracing::info_span!("drain", cluster = %cluster.name);
-        let (cancel, grace, name) = (stop_drains.clone(), config.shutdown.grace, cluster.name.clone());
+        let (cancel, grace, name) = (
+            stop_drains.clone(),
+            config.shutdown.grace,
+            cluster.name.clone(),
+        );
         background.spawn(
             async move {
                 if let Err(e) = drain.run(cancel, grace).await {
@@ -285,8 +289,12 @@ pub async fn run(
         tracing::warn!(error = %e, "producer flush incomplete at shutdown");
     }
     stop_drains.cancel();
-    let drains_left = deadline.saturating_duration_since(tokio::time::Instant::now()) + Duration::from_secs(5);
-    if tokio::time::timeout(drains_left, background.wait()).await.is_err() {
+    let drains_left =
+        deadline.saturating_duration_since(tokio::time::Instant::now()) + Duration::from_secs(5);
+    if tokio::time::timeout(drains_left, background.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("drains still running after the grace period; their uncommitted records will be replayed");
     }
     stop_admin.cancel();

@@ -28,7 +28,14 @@ pub struct EndpointHealth {
 impl EndpointHealth {
     /// A new endpoint, assumed Up until `fall` failures say otherwise.
     pub fn new(rise: u32, fall: u32) -> EndpointHealth {
-        EndpointHealth { up: true, ok_streak: 0, fail_streak: 0, rise: rise.max(1), fall: fall.max(1), last_error: None }
+        EndpointHealth {
+            up: true,
+            ok_streak: 0,
+            fail_streak: 0,
+            rise: rise.max(1),
+            fall: fall.max(1),
+            last_error: None,
+        }
     }
 
     /// Whether the endpoint is Up.
@@ -84,7 +91,9 @@ impl ClusterState {
     /// The index of an Up endpoint to use, spreading by `seed`.
     pub fn pick_endpoint(&self, seed: usize) -> Option<usize> {
         let n = self.endpoints_up.len();
-        (0..n).map(|i| (seed + i) % n.max(1)).find(|&i| self.endpoints_up[i])
+        (0..n)
+            .map(|i| (seed + i) % n.max(1))
+            .find(|&i| self.endpoints_up[i])
     }
 }
 
@@ -99,7 +108,10 @@ pub struct ClusterHealth {
 impl ClusterHealth {
     /// Health for a cluster of `endpoints` endpoints.
     pub fn new(cluster: &str, endpoints: usize, rise: u32, fall: u32) -> ClusterHealth {
-        let (state, _) = watch::channel(ClusterState { endpoints_up: vec![true; endpoints], misconfigured: None });
+        let (state, _) = watch::channel(ClusterState {
+            endpoints_up: vec![true; endpoints],
+            misconfigured: None,
+        });
         ClusterHealth {
             cluster: cluster.to_owned(),
             endpoints: std::sync::Mutex::new(vec![EndpointHealth::new(rise, fall); endpoints]),
@@ -120,7 +132,9 @@ impl ClusterHealth {
     /// Feeds a probe or write outcome of endpoint `index`.
     pub fn observe(&self, index: usize, result: Result<(), &str>) {
         let changed = {
-            let Ok(mut eps) = self.endpoints.lock() else { return };
+            let Ok(mut eps) = self.endpoints.lock() else {
+                return;
+            };
             let Some(ep) = eps.get_mut(index) else { return };
             ep.observe(result)
         };
@@ -159,7 +173,11 @@ impl ClusterHealth {
     pub fn last_errors(&self) -> Vec<Option<String>> {
         self.endpoints
             .lock()
-            .map(|eps| eps.iter().map(|e| e.last_error().map(str::to_owned)).collect())
+            .map(|eps| {
+                eps.iter()
+                    .map(|e| e.last_error().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

@@ -4,8 +4,8 @@
 //! bounded (endpoint, status, outcome) — never a database, measurement or tag value.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Builds a metric family and registers it; names are static, so failure is a programming error.
@@ -131,49 +131,98 @@ pub struct DrainMetrics {
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    register(registry, IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"))
+    register(
+        registry,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
 }
 
 fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    register(registry, IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"))
+    register(
+        registry,
+        IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
 }
 
 impl DrainMetrics {
     /// Creates and registers the drains' families.
     pub fn new(registry: &Registry) -> DrainMetrics {
         DrainMetrics {
-            lines_written: counter_vec(registry, "fluxroute_drain_lines_written_total", "Lines written to a cluster", &["cluster"]),
-            batches: counter_vec(registry, "fluxroute_drain_batches_total", "Batches finished, by outcome", &["cluster", "outcome"]),
+            lines_written: counter_vec(
+                registry,
+                "fluxroute_drain_lines_written_total",
+                "Lines written to a cluster",
+                &["cluster"],
+            ),
+            batches: counter_vec(
+                registry,
+                "fluxroute_drain_batches_total",
+                "Batches finished, by outcome",
+                &["cluster", "outcome"],
+            ),
             write_seconds: register(
                 registry,
                 HistogramVec::new(
-                    HistogramOpts::new("fluxroute_drain_write_duration_seconds", "Write request latency to a cluster")
-                        .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+                    HistogramOpts::new(
+                        "fluxroute_drain_write_duration_seconds",
+                        "Write request latency to a cluster",
+                    )
+                    .buckets(vec![
+                        0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                    ]),
                     &["cluster"],
                 )
                 .expect("valid metric"),
             ),
-            retries: counter_vec(registry, "fluxroute_drain_retries_total", "Write attempts retried, by reason class", &["cluster", "reason"]),
-            dead_letters: counter_vec(registry, "fluxroute_drain_dead_letters_total", "Batches dead-lettered, by reason class", &["cluster", "reason"]),
+            retries: counter_vec(
+                registry,
+                "fluxroute_drain_retries_total",
+                "Write attempts retried, by reason class",
+                &["cluster", "reason"],
+            ),
+            dead_letters: counter_vec(
+                registry,
+                "fluxroute_drain_dead_letters_total",
+                "Batches dead-lettered, by reason class",
+                &["cluster", "reason"],
+            ),
             dead_letter_lines: counter_vec(
                 registry,
                 "fluxroute_drain_dead_letter_lines_total",
                 "Lines dead-lettered, by reason class",
                 &["cluster", "reason"],
             ),
-            cluster_up: gauge_vec(registry, "fluxroute_cluster_up", "1 while the cluster can be written to", &["cluster"]),
+            cluster_up: gauge_vec(
+                registry,
+                "fluxroute_cluster_up",
+                "1 while the cluster can be written to",
+                &["cluster"],
+            ),
             cluster_misconfigured: gauge_vec(
                 registry,
                 "fluxroute_cluster_misconfigured",
                 "1 while the cluster is paused because it refused fluxroute's credentials",
                 &["cluster"],
             ),
-            endpoint_up: gauge_vec(registry, "fluxroute_cluster_endpoint_up", "1 while the endpoint is Up", &["cluster", "endpoint"]),
-            lag_records: gauge_vec(registry, "fluxroute_drain_lag_records", "Records not yet committed by the cluster's consumer group", &["cluster"]),
+            endpoint_up: gauge_vec(
+                registry,
+                "fluxroute_cluster_endpoint_up",
+                "1 while the endpoint is Up",
+                &["cluster", "endpoint"],
+            ),
+            lag_records: gauge_vec(
+                registry,
+                "fluxroute_drain_lag_records",
+                "Records not yet committed by the cluster's consumer group",
+                &["cluster"],
+            ),
             lag_seconds: register(
                 registry,
                 prometheus::GaugeVec::new(
-                    Opts::new("fluxroute_drain_lag_seconds", "Age of the oldest record not yet written to the cluster"),
+                    Opts::new(
+                        "fluxroute_drain_lag_seconds",
+                        "Age of the oldest record not yet written to the cluster",
+                    ),
                     &["cluster"],
                 )
                 .expect("valid metric"),

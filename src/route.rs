@@ -97,10 +97,18 @@ impl RouteTable {
     /// What `cluster` takes of records of `db`/`rp`.
     pub fn filter_for(&self, cluster: &str, db: &str, rp: &str) -> ClusterFilter {
         let mut rules = self.rules.iter().filter(|r| {
-            any_match(&r.databases, db) && any_match(&r.retention_policies, rp) && r.clusters.iter().any(|c| c == cluster)
+            any_match(&r.databases, db)
+                && any_match(&r.retention_policies, rp)
+                && r.clusters.iter().any(|c| c == cluster)
         });
-        let Some(first) = rules.next() else { return ClusterFilter::Nothing };
-        let target = first.rename.get(cluster).cloned().unwrap_or_else(|| db.to_owned());
+        let Some(first) = rules.next() else {
+            return ClusterFilter::Nothing;
+        };
+        let target = first
+            .rename
+            .get(cluster)
+            .cloned()
+            .unwrap_or_else(|| db.to_owned());
         let all = |r: &Rule| r.measurements.iter().any(|p| p.as_str() == "*");
         if all(first) || rules.any(all) {
             ClusterFilter::All { db: target }
@@ -124,7 +132,12 @@ impl RouteTable {
         self.rules
             .iter()
             .find(|r| any_match(&r.databases, db) && r.clusters.iter().any(|c| c == cluster))
-            .map(|r| r.rename.get(cluster).cloned().unwrap_or_else(|| db.to_owned()))
+            .map(|r| {
+                r.rename
+                    .get(cluster)
+                    .cloned()
+                    .unwrap_or_else(|| db.to_owned())
+            })
     }
 }
 
@@ -166,9 +179,17 @@ mod tests {
     #[test]
     fn cluster_filters() {
         let t = table();
-        assert_eq!(t.filter_for("b", "telegraf", ""), ClusterFilter::All { db: "telegraf_copy".into() });
+        assert_eq!(
+            t.filter_for("b", "telegraf", ""),
+            ClusterFilter::All {
+                db: "telegraf_copy".into()
+            }
+        );
         assert_eq!(t.filter_for("b", "app_x", ""), ClusterFilter::Nothing);
-        assert_eq!(t.filter_for("a", "app_x", "rp"), ClusterFilter::ByMeasurement { db: "app_x".into() });
+        assert_eq!(
+            t.filter_for("a", "app_x", "rp"),
+            ClusterFilter::ByMeasurement { db: "app_x".into() }
+        );
         assert!(t.takes("a", "app_x", "rp", "http_get"));
         assert!(!t.takes("a", "app_x", "rp", "cpu"));
         assert_eq!(t.database_on("b", "telegraf"), Some("telegraf_copy".into()));

@@ -37,7 +37,10 @@ impl Batch {
             line_count,
             sources: self.sources.clone(),
         };
-        Some((part(self.lines.slice(..cut), half), part(self.lines.slice(cut..), self.line_count - half)))
+        Some((
+            part(self.lines.slice(..cut), half),
+            part(self.lines.slice(cut..), self.line_count - half),
+        ))
     }
 }
 
@@ -61,16 +64,31 @@ pub struct Batcher {
 impl Batcher {
     /// A batcher with the cluster's limits.
     pub fn new(max_lines: usize, max_bytes: usize, linger: Duration) -> Batcher {
-        Batcher { open: HashMap::new(), max_lines: max_lines.max(1), max_bytes: max_bytes.max(1), linger }
+        Batcher {
+            open: HashMap::new(),
+            max_lines: max_lines.max(1),
+            max_bytes: max_bytes.max(1),
+            linger,
+        }
     }
 
     /// Adds one record's lines; returns batches that are full (at most two: the one closed to
     /// make room, and this one if it alone fills a batch).
-    pub fn add(&mut self, db: &str, rp: &str, lines: &[u8], line_count: usize, source: (u32, i64), now: Instant) -> Vec<Batch> {
+    pub fn add(
+        &mut self,
+        db: &str,
+        rp: &str,
+        lines: &[u8],
+        line_count: usize,
+        source: (u32, i64),
+        now: Instant,
+    ) -> Vec<Batch> {
         let mut out = Vec::new();
         let key = (db.to_owned(), rp.to_owned());
         if let Some(b) = self.open.get(&key) {
-            if b.lines.len() + lines.len() > self.max_bytes || b.line_count + line_count > self.max_lines {
+            if b.lines.len() + lines.len() > self.max_bytes
+                || b.line_count + line_count > self.max_lines
+            {
                 if let Some(b) = self.open.remove(&key) {
                     out.push(close(&key, b));
                 }
@@ -102,7 +120,9 @@ impl Batcher {
             .filter(|(_, b)| now.duration_since(b.opened) >= linger)
             .map(|(k, _)| k.clone())
             .collect();
-        keys.into_iter().filter_map(|k| self.open.remove(&k).map(|b| close(&k, b))).collect()
+        keys.into_iter()
+            .filter_map(|k| self.open.remove(&k).map(|b| close(&k, b)))
+            .collect()
     }
 
     /// Closes every open batch (before a DDL record, at shutdown).
@@ -113,7 +133,8 @@ impl Batcher {
     /// Drops open batches holding records of revoked partitions; returns them unwritten (their
     /// records were never finished, so the new owner reads them again).
     pub fn drop_partitions(&mut self, partitions: &[u32]) {
-        self.open.retain(|_, b| !b.sources.iter().any(|(p, _)| partitions.contains(p)));
+        self.open
+            .retain(|_, b| !b.sources.iter().any(|(p, _)| partitions.contains(p)));
     }
 
     /// When the oldest open batch expires.
@@ -128,7 +149,13 @@ impl Batcher {
 }
 
 fn close(key: &(String, String), b: OpenBatch) -> Batch {
-    Batch { db: key.0.clone(), rp: key.1.clone(), lines: b.lines.freeze(), line_count: b.line_count, sources: b.sources }
+    Batch {
+        db: key.0.clone(),
+        rp: key.1.clone(),
+        lines: b.lines.freeze(),
+        line_count: b.line_count,
+        sources: b.sources,
+    }
 }
 
 #[cfg(test)]
@@ -139,7 +166,9 @@ mod tests {
     fn closes_on_line_and_byte_limits() {
         let now = Instant::now();
         let mut b = Batcher::new(3, 1000, Duration::from_secs(1));
-        assert!(b.add("db", "", b"a v=1 1\nb v=1 1\n", 2, (0, 0), now).is_empty());
+        assert!(b
+            .add("db", "", b"a v=1 1\nb v=1 1\n", 2, (0, 0), now)
+            .is_empty());
         let out = b.add("db", "", b"c v=1 1\nd v=1 1\n", 2, (0, 1), now);
         // The first batch closes to make room; the second stays open.
         assert_eq!(out.len(), 1);

@@ -114,7 +114,12 @@ impl Drain {
             create_databases: cluster.create_databases,
             metrics,
         });
-        Drain { cluster, routes, queue, deliverer }
+        Drain {
+            cluster,
+            routes,
+            queue,
+            deliverer,
+        }
     }
 
     /// Runs until `cancel`; then lets in-flight writes finish within `grace` and commits.
@@ -144,7 +149,12 @@ impl Drain {
         tracing::info!(cluster = %name, "drain started");
 
         while !cancel.is_cancelled() {
-            publish_state(&m, &name, &state.borrow_and_update(), &self.deliverer.health);
+            publish_state(
+                &m,
+                &name,
+                &state.borrow_and_update(),
+                &self.deliverer.health,
+            );
             // Finished tasks.
             while let Some(res) = inflight.try_join_next() {
                 match res {
@@ -205,7 +215,9 @@ impl Drain {
             let now = Instant::now();
             for ev in events {
                 match ev {
-                    Event::Assigned(parts) => tracing::info!(cluster = %name, ?parts, "partitions assigned"),
+                    Event::Assigned(parts) => {
+                        tracing::info!(cluster = %name, ?parts, "partitions assigned")
+                    }
                     Event::Revoked(parts) => {
                         tracing::info!(cluster = %name, ?parts, "partitions revoked");
                         // Commit what is finished; unfinished records go to the new owner.
@@ -217,7 +229,12 @@ impl Drain {
                         });
                         tracker.revoke(&parts);
                     }
-                    Event::Undecodable { partition, offset, reason, payload } => {
+                    Event::Undecodable {
+                        partition,
+                        offset,
+                        reason,
+                        payload,
+                    } => {
                         tracker.read(partition, offset, 0);
                         let letter = DeadLetter {
                             cluster: name.clone(),
@@ -234,32 +251,45 @@ impl Drain {
                         }
                     }
                     Event::Record(r) => match r.meta.kind {
-                        RecordKind::CreateDatabase => match self.routes.database_on(&name, &r.meta.db) {
-                            Some(db) => {
-                                tracker.read(r.partition, r.offset, r.timestamp_ms);
-                                ready.extend(batcher.take_all().into_iter().map(Work::Write));
-                                ready.push_back(Work::CreateDatabase { db, source: (r.partition, r.offset) });
-                            }
-                            None => tracker.skip(r.partition, r.offset),
-                        },
-                        RecordKind::Write => {
-                            let (db, lines, count) = match self.routes.filter_for(&name, &r.meta.db, &r.meta.rp) {
-                                ClusterFilter::Nothing => (None, r.payload, 0),
-                                ClusterFilter::All { db } => {
-                                    let n = memchr::memchr_iter(b'\n', &r.payload).count();
-                                    (Some(db), r.payload, n)
-                                }
-                                ClusterFilter::ByMeasurement { db } => {
-                                    let (lines, n) = select_lines(&r.payload, |m| {
-                                        self.routes.takes(&name, &r.meta.db, &r.meta.rp, m)
+                        RecordKind::CreateDatabase => {
+                            match self.routes.database_on(&name, &r.meta.db) {
+                                Some(db) => {
+                                    tracker.read(r.partition, r.offset, r.timestamp_ms);
+                                    ready.extend(batcher.take_all().into_iter().map(Work::Write));
+                                    ready.push_back(Work::CreateDatabase {
+                                        db,
+                                        source: (r.partition, r.offset),
                                     });
-                                    (Some(db), lines, n)
                                 }
-                            };
+                                None => tracker.skip(r.partition, r.offset),
+                            }
+                        }
+                        RecordKind::Write => {
+                            let (db, lines, count) =
+                                match self.routes.filter_for(&name, &r.meta.db, &r.meta.rp) {
+                                    ClusterFilter::Nothing => (None, r.payload, 0),
+                                    ClusterFilter::All { db } => {
+                                        let n = memchr::memchr_iter(b'\n', &r.payload).count();
+                                        (Some(db), r.payload, n)
+                                    }
+                                    ClusterFilter::ByMeasurement { db } => {
+                                        let (lines, n) = select_lines(&r.payload, |m| {
+                                            self.routes.takes(&name, &r.meta.db, &r.meta.rp, m)
+                                        });
+                                        (Some(db), lines, n)
+                                    }
+                                };
                             match db {
                                 Some(db) if count > 0 => {
                                     tracker.read(r.partition, r.offset, r.timestamp_ms);
-                                    let full = batcher.add(&db, &r.meta.rp, &lines, count, (r.partition, r.offset), now);
+                                    let full = batcher.add(
+                                        &db,
+                                        &r.meta.rp,
+                                        &lines,
+                                        count,
+                                        (r.partition, r.offset),
+                                        now,
+                                    );
                                     ready.extend(full.into_iter().map(Work::Write));
                                 }
                                 _ => tracker.skip(r.partition, r.offset),
@@ -281,9 +311,17 @@ impl Drain {
                     if records == 0 && tracker.pending() == 0 {
                         caught_up_at = Instant::now();
                     }
-                    let oldest = tracker.oldest_pending_ms().map(|ms| now_ms().saturating_sub(ms) as f64 / 1000.0);
-                    let behind = if records > 0 { caught_up_at.elapsed().as_secs_f64() } else { 0.0 };
-                    m.lag_seconds.with_label_values(&[&name]).set(oldest.unwrap_or(0.0).max(behind));
+                    let oldest = tracker
+                        .oldest_pending_ms()
+                        .map(|ms| now_ms().saturating_sub(ms) as f64 / 1000.0);
+                    let behind = if records > 0 {
+                        caught_up_at.elapsed().as_secs_f64()
+                    } else {
+                        0.0
+                    };
+                    m.lag_seconds
+                        .with_label_values(&[&name])
+                        .set(oldest.unwrap_or(0.0).max(behind));
                 }
             }
             if state.has_changed().unwrap_or(false) {
@@ -336,10 +374,16 @@ fn now_ms() -> i64 {
 
 fn publish_state(m: &DrainMetrics, cluster: &str, s: &ClusterState, health: &ClusterHealth) {
     let _ = health;
-    m.cluster_up.with_label_values(&[cluster]).set(i64::from(s.is_up()));
-    m.cluster_misconfigured.with_label_values(&[cluster]).set(i64::from(s.misconfigured.is_some()));
+    m.cluster_up
+        .with_label_values(&[cluster])
+        .set(i64::from(s.is_up()));
+    m.cluster_misconfigured
+        .with_label_values(&[cluster])
+        .set(i64::from(s.misconfigured.is_some()));
     for (i, up) in s.endpoints_up.iter().enumerate() {
-        m.endpoint_up.with_label_values(&[cluster, &i.to_string()]).set(i64::from(*up));
+        m.endpoint_up
+            .with_label_values(&[cluster, &i.to_string()])
+            .set(i64::from(*up));
     }
 }
 
@@ -430,14 +474,20 @@ fn retry_class(status: Option<u16>) -> &'static str {
 }
 
 fn backoff(attempt: u32, after: Option<Duration>) -> Duration {
-    let exp = MIN_BACKOFF.saturating_mul(1u32 << attempt.min(10)).min(MAX_BACKOFF);
+    let exp = MIN_BACKOFF
+        .saturating_mul(1u32 << attempt.min(10))
+        .min(MAX_BACKOFF);
     let jitter = rand::rng().random_range(0.5..1.0);
     exp.mul_f64(jitter).max(after.unwrap_or_default())
 }
 
 impl Deliverer {
     /// Waits until the cluster is Up; `false` when cancelled.
-    async fn wait_up(&self, state: &mut watch::Receiver<ClusterState>, cancel: &CancellationToken) -> Option<usize> {
+    async fn wait_up(
+        &self,
+        state: &mut watch::Receiver<ClusterState>,
+        cancel: &CancellationToken,
+    ) -> Option<usize> {
         let mut seed = rand::rng().random_range(0..usize::MAX / 2);
         loop {
             if let Some(i) = state.borrow_and_update().pick_endpoint(seed) {
@@ -466,9 +516,18 @@ impl Deliverer {
         loop {
             match self.dead_letters.dead_letter(letter.clone()).await {
                 Ok(()) => {
-                    self.metrics.dead_letters.with_label_values(&[&self.cluster, class]).inc();
-                    self.metrics.dead_letter_lines.with_label_values(&[&self.cluster, class]).inc_by(lines as u64);
-                    self.metrics.batches.with_label_values(&[&self.cluster, "dead_lettered"]).inc();
+                    self.metrics
+                        .dead_letters
+                        .with_label_values(&[&self.cluster, class])
+                        .inc();
+                    self.metrics
+                        .dead_letter_lines
+                        .with_label_values(&[&self.cluster, class])
+                        .inc_by(lines as u64);
+                    self.metrics
+                        .batches
+                        .with_label_values(&[&self.cluster, "dead_lettered"])
+                        .inc();
                     return true;
                 }
                 Err(e) => {
@@ -481,7 +540,12 @@ impl Deliverer {
     }
 
     /// Writes `batch` until it is written or dead-lettered (or cancelled).
-    async fn deliver(self: Arc<Self>, batch: Batch, mut state: watch::Receiver<ClusterState>, cancel: CancellationToken) -> Finished {
+    async fn deliver(
+        self: Arc<Self>,
+        batch: Batch,
+        mut state: watch::Receiver<ClusterState>,
+        cancel: CancellationToken,
+    ) -> Finished {
         let sources = batch.sources.clone();
         let mut stack = vec![batch];
         while let Some(b) = stack.pop() {
@@ -491,10 +555,18 @@ impl Deliverer {
                     stack.push(y);
                     stack.push(x);
                 }
-                None => return Finished { sources, done: false },
+                None => {
+                    return Finished {
+                        sources,
+                        done: false,
+                    }
+                }
             }
         }
-        Finished { sources, done: true }
+        Finished {
+            sources,
+            done: true,
+        }
     }
 
     /// One batch to its end: `Some(None)` finished, `Some(Some(halves))` to split, `None`
@@ -514,7 +586,10 @@ impl Deliverer {
                 () = cancel.cancelled() => return None,
                 r = self.client.write(endpoint, &b.db, &b.rp, &b.lines) => r,
             };
-            self.metrics.write_seconds.with_label_values(&[&self.cluster]).observe(started.elapsed().as_secs_f64());
+            self.metrics
+                .write_seconds
+                .with_label_values(&[&self.cluster])
+                .observe(started.elapsed().as_secs_f64());
             let status = res.as_ref().ok().map(|a| a.status);
             // Passive health: no answer or a server error counts against the endpoint.
             let healthy = matches!(status, Some(s) if s < 500);
@@ -522,11 +597,18 @@ impl Deliverer {
                 Ok(a) => format!("{} {}", a.status, a.error),
                 Err(e) => e.clone(),
             };
-            self.health.observe(idx, if healthy { Ok(()) } else { Err(&err_text) });
+            self.health
+                .observe(idx, if healthy { Ok(()) } else { Err(&err_text) });
             match classify(res.as_ref().map_err(String::as_str), self.create_databases) {
                 Outcome::Done => {
-                    self.metrics.lines_written.with_label_values(&[&self.cluster]).inc_by(b.line_count as u64);
-                    self.metrics.batches.with_label_values(&[&self.cluster, "written"]).inc();
+                    self.metrics
+                        .lines_written
+                        .with_label_values(&[&self.cluster])
+                        .inc_by(b.line_count as u64);
+                    self.metrics
+                        .batches
+                        .with_label_values(&[&self.cluster, "written"])
+                        .inc();
                     return Some(None);
                 }
                 Outcome::Split => match b.split() {
@@ -542,8 +624,18 @@ impl Deliverer {
                 }
                 Outcome::CreateDatabase => {
                     tracing::info!(cluster = %self.cluster, db = %b.db, "database missing; creating it");
-                    if let Err(e) = self.client.create_database(endpoint, &b.db).await {
-                        tracing::warn!(cluster = %self.cluster, db = %b.db, error = %e, "creating database");
+                    match self.client.create_database(endpoint, &b.db).await {
+                        Ok(a) if a.status == 401 || a.status == 403 => {
+                            self.health
+                                .set_misconfigured(&format!("{} {}", a.status, a.error));
+                        }
+                        Ok(a) if !(200..300).contains(&a.status) || !a.error.is_empty() => {
+                            tracing::warn!(cluster = %self.cluster, db = %b.db, status = a.status, error = %a.error, "creating database refused");
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(cluster = %self.cluster, db = %b.db, error = %e, "creating database")
+                        }
                     }
                     attempt += 1;
                     if attempt > 1 && !self.sleep(backoff(attempt, None), cancel).await {
@@ -555,7 +647,10 @@ impl Deliverer {
                     // Paused until the cluster is fixed; wait_up blocks while misconfigured.
                 }
                 Outcome::Retry { reason, after } => {
-                    self.metrics.retries.with_label_values(&[&self.cluster, retry_class(status)]).inc();
+                    self.metrics
+                        .retries
+                        .with_label_values(&[&self.cluster, retry_class(status)])
+                        .inc();
                     tracing::debug!(cluster = %self.cluster, %reason, attempt, "write failed; retrying");
                     attempt += 1;
                     if !self.sleep(backoff(attempt, after), cancel).await {
@@ -580,19 +675,32 @@ impl Deliverer {
     }
 
     /// Applies `CREATE DATABASE` on the cluster (every endpoint shares one cluster's meta).
-    async fn create(self: Arc<Self>, db: String, source: (u32, i64), mut state: watch::Receiver<ClusterState>, cancel: CancellationToken) -> Finished {
+    async fn create(
+        self: Arc<Self>,
+        db: String,
+        source: (u32, i64),
+        mut state: watch::Receiver<ClusterState>,
+        cancel: CancellationToken,
+    ) -> Finished {
         let mut attempt = 0;
         loop {
             let Some(idx) = self.wait_up(&mut state, &cancel).await else {
-                return Finished { sources: vec![source], done: false };
+                return Finished {
+                    sources: vec![source],
+                    done: false,
+                };
             };
             match self.client.create_database(&self.endpoints[idx], &db).await {
                 Ok(a) if (200..300).contains(&a.status) && a.error.is_empty() => {
                     tracing::info!(cluster = %self.cluster, %db, "database created");
-                    return Finished { sources: vec![source], done: true };
+                    return Finished {
+                        sources: vec![source],
+                        done: true,
+                    };
                 }
                 Ok(a) if a.status == 401 || a.status == 403 => {
-                    self.health.set_misconfigured(&format!("{} {}", a.status, a.error));
+                    self.health
+                        .set_misconfigured(&format!("{} {}", a.status, a.error));
                 }
                 Ok(a) => {
                     tracing::warn!(cluster = %self.cluster, %db, status = a.status, error = %a.error, "CREATE DATABASE refused; retrying");
@@ -604,7 +712,10 @@ impl Deliverer {
             }
             attempt += 1;
             if !self.sleep(backoff(attempt, None), &cancel).await {
-                return Finished { sources: vec![source], done: false };
+                return Finished {
+                    sources: vec![source],
+                    done: false,
+                };
             }
         }
     }
@@ -631,10 +742,19 @@ mod tests {
 
     #[test]
     fn reason_classes_are_bounded() {
-        assert_eq!(reason_class("400 partial write: field type conflict: ..."), "field_type_conflict");
+        assert_eq!(
+            reason_class("400 partial write: field type conflict: ..."),
+            "field_type_conflict"
+        );
         assert_eq!(reason_class("400 unable to parse 'x': bad"), "parse");
-        assert_eq!(reason_class("500 retention policy not found: x"), "retention_policy_not_found");
-        assert_eq!(reason_class("400 partial write: points beyond retention policy dropped=1"), "beyond_retention");
+        assert_eq!(
+            reason_class("500 retention policy not found: x"),
+            "retention_policy_not_found"
+        );
+        assert_eq!(
+            reason_class("400 partial write: points beyond retention policy dropped=1"),
+            "beyond_retention"
+        );
         assert_eq!(retry_class(None), "transport");
         assert_eq!(retry_class(Some(503)), "unavailable");
     }

@@ -93,7 +93,10 @@ impl OffsetTracker {
 
     /// Append time (ms) of the oldest record read but unfinished.
     pub fn oldest_pending_ms(&self) -> Option<i64> {
-        self.parts.values().filter_map(|t| t.pending.values().min().copied()).min()
+        self.parts
+            .values()
+            .filter_map(|t| t.pending.values().min().copied())
+            .min()
     }
 
     /// Records read but unfinished.

@@ -54,7 +54,12 @@ pub enum Outcome {
 pub fn classify(answer: Result<&Answer, &str>, create_databases: bool) -> Outcome {
     let a = match answer {
         Ok(a) => a,
-        Err(e) => return Outcome::Retry { reason: e.to_owned(), after: None },
+        Err(e) => {
+            return Outcome::Retry {
+                reason: e.to_owned(),
+                after: None,
+            }
+        }
     };
     let text = || format!("{} {}", a.status, a.error);
     match a.status {
@@ -72,12 +77,16 @@ pub fn classify(answer: Result<&Answer, &str>, create_databases: bool) -> Outcom
         400 | 422 => Outcome::DeadLetter(text()),
         // InfluxDB 1.x answers 500 for a retention policy that does not exist: a client mistake.
         500 if a.error.contains("retention policy not found") => Outcome::DeadLetter(text()),
-        _ => Outcome::Retry { reason: text(), after: a.retry_after },
+        _ => Outcome::Retry {
+            reason: text(),
+            after: a.retry_after,
+        },
     }
 }
 
 fn is_missing_database(error: &str) -> bool {
-    error.contains("database not found") || (error.contains("bucket") && error.contains("not found"))
+    error.contains("database not found")
+        || (error.contains("bucket") && error.contains("not found"))
 }
 
 /// Errors of the cluster client itself (not the cluster's answers).
@@ -106,7 +115,10 @@ pub struct ClusterClient {
 
 /// Gzip-compresses `data` (fast level: the drain's largest CPU cost otherwise).
 pub fn gzip(data: &[u8]) -> Bytes {
-    let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 6 + 64), flate2::Compression::fast());
+    let mut e = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 6 + 64),
+        flate2::Compression::fast(),
+    );
     // Writing into a Vec cannot fail.
     let _ = e.write_all(data);
     Bytes::from(e.finish().unwrap_or_default())
@@ -122,7 +134,10 @@ impl ClusterClient {
             .connect_timeout(cluster.timeout.min(Duration::from_secs(5)))
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
-            .map_err(|source| ClientError::Build { cluster: cluster.name.clone(), source })?;
+            .map_err(|source| ClientError::Build {
+                cluster: cluster.name.clone(),
+                source,
+            })?;
         Ok(ClusterClient {
             http,
             auth: cluster.auth.clone(),
@@ -149,20 +164,27 @@ impl ClusterClient {
             }
             ClusterAuth::V2 { org, .. } => {
                 params.push(("org", org.clone()));
-                let bucket = if rp.is_empty() { db.to_owned() } else { format!("{db}/{rp}") };
+                let bucket = if rp.is_empty() {
+                    db.to_owned()
+                } else {
+                    format!("{db}/{rp}")
+                };
                 params.push(("bucket", bucket));
                 params.push(("precision", "ns".to_owned()));
                 "/api/v2/write"
             }
         };
         let base = endpoint.url(path);
-        reqwest::Url::parse_with_params(&base, &params)
-            .unwrap_or_else(|_| reqwest::Url::parse("http://invalid.invalid/").expect("static URL parses"))
+        reqwest::Url::parse_with_params(&base, &params).unwrap_or_else(|_| {
+            reqwest::Url::parse("http://invalid.invalid/").expect("static URL parses")
+        })
     }
 
     fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.auth {
-            ClusterAuth::V2 { token, .. } => req.header("Authorization", format!("Token {}", token.expose())),
+            ClusterAuth::V2 { token, .. } => {
+                req.header("Authorization", format!("Token {}", token.expose()))
+            }
             ClusterAuth::V1 { .. } => req,
         }
     }
@@ -171,8 +193,17 @@ impl ClusterClient {
     ///
     /// # Errors
     /// A description of the transport failure (connect, timeout, reset) when there is no answer.
-    pub async fn write(&self, endpoint: &Endpoint, db: &str, rp: &str, lines: &Bytes) -> Result<Answer, String> {
-        let mut req = self.http.post(self.write_url(endpoint, db, rp)).timeout(self.timeout);
+    pub async fn write(
+        &self,
+        endpoint: &Endpoint,
+        db: &str,
+        rp: &str,
+        lines: &Bytes,
+    ) -> Result<Answer, String> {
+        let mut req = self
+            .http
+            .post(self.write_url(endpoint, db, rp))
+            .timeout(self.timeout);
         req = if self.gzip {
             req.header(CONTENT_ENCODING, "gzip").body(gzip(lines))
         } else {
@@ -215,17 +246,23 @@ impl ClusterClient {
     /// A transport failure, or a refusal as text.
     pub async fn create_database(&self, endpoint: &Endpoint, db: &str) -> Result<Answer, String> {
         let ClusterAuth::V1 { credentials } = &self.auth else {
-            return Err(format!("cannot create bucket {db:?} on a v2 cluster; create it there"));
+            return Err(format!(
+                "cannot create bucket {db:?} on a v2 cluster; create it there"
+            ));
         };
         let escaped = db.replace('\\', "\\\\").replace('"', "\\\"");
-        let mut form: Vec<(&str, String)> = vec![("q", format!("CREATE DATABASE \"{escaped}\""))];
+        let form = [("q", format!("CREATE DATABASE \"{escaped}\""))];
+        // InfluxDB 1.x reads `u`/`p` from the URL only, not from a form body.
+        let mut params: Vec<(&str, &str)> = Vec::new();
         if let Some(c) = credentials {
-            form.push(("u", c.username.clone()));
-            form.push(("p", c.password.expose().to_owned()));
+            params.push(("u", c.username.as_str()));
+            params.push(("p", c.password.expose()));
         }
+        let url = reqwest::Url::parse_with_params(&endpoint.url("/query"), &params)
+            .map_err(|e| format!("building the /query URL of {endpoint}: {e}"))?;
         let resp = self
             .http
-            .post(endpoint.url("/query"))
+            .post(url)
             .timeout(self.timeout)
             .form(&form)
             .send()
@@ -247,7 +284,13 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let secs: u64 = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    let secs: u64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     Some(Duration::from_secs(secs))
 }
 
@@ -258,18 +301,28 @@ async fn answer(resp: reqwest::Response) -> Result<Answer, String> {
         .bytes()
         .await
         .map_err(|e| format!("reading the answer: {}", error_chain(&e)))?;
-    let error = if (200..300).contains(&status) { String::new() } else { error_text(&body) };
-    Ok(Answer { status, retry_after, error })
+    let error = if (200..300).contains(&status) {
+        String::new()
+    } else {
+        error_text(&body)
+    };
+    Ok(Answer {
+        status,
+        retry_after,
+        error,
+    })
 }
 
 /// The error text of a v1 (`{"error"}`) or v2 (`{"message"}`) body, else the body itself.
 fn error_text(body: &[u8]) -> String {
-    let parsed: Option<String> = serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| {
-        v.get("error")
-            .or_else(|| v.get("message"))
-            .or_else(|| v.pointer("/results/0/error"))
-            .and_then(|e| e.as_str().map(str::to_owned))
-    });
+    let parsed: Option<String> = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("error")
+                .or_else(|| v.get("message"))
+                .or_else(|| v.pointer("/results/0/error"))
+                .and_then(|e| e.as_str().map(str::to_owned))
+        });
     let mut s = parsed.unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
     if s.len() > MAX_ERROR_BODY_BYTES {
         let mut cut = MAX_ERROR_BODY_BYTES;
@@ -286,14 +339,21 @@ mod tests {
     use super::*;
 
     fn a(status: u16, error: &str) -> Answer {
-        Answer { status, retry_after: None, error: error.into() }
+        Answer {
+            status,
+            retry_after: None,
+            error: error.into(),
+        }
     }
 
     #[test]
     fn success_and_split() {
         assert_eq!(classify(Ok(&a(204, "")), true), Outcome::Done);
         assert_eq!(classify(Ok(&a(200, "")), true), Outcome::Done);
-        assert_eq!(classify(Ok(&a(413, "Request Entity Too Large")), true), Outcome::Split);
+        assert_eq!(
+            classify(Ok(&a(413, "Request Entity Too Large")), true),
+            Outcome::Split
+        );
     }
 
     #[test]
@@ -301,7 +361,10 @@ mod tests {
         let nf = a(404, "database not found: \"x\"");
         assert_eq!(classify(Ok(&nf), true), Outcome::CreateDatabase);
         assert!(matches!(classify(Ok(&nf), false), Outcome::DeadLetter(_)));
-        assert!(matches!(classify(Ok(&a(404, "404 page not found")), true), Outcome::Misconfigured(_)));
+        assert!(matches!(
+            classify(Ok(&a(404, "404 page not found")), true),
+            Outcome::Misconfigured(_)
+        ));
     }
 
     #[test]
@@ -322,8 +385,14 @@ mod tests {
 
     #[test]
     fn auth_failures_pause_never_dead_letter() {
-        assert!(matches!(classify(Ok(&a(401, "authorization failed")), true), Outcome::Misconfigured(_)));
-        assert!(matches!(classify(Ok(&a(403, "forbidden")), true), Outcome::Misconfigured(_)));
+        assert!(matches!(
+            classify(Ok(&a(401, "authorization failed")), true),
+            Outcome::Misconfigured(_)
+        ));
+        assert!(matches!(
+            classify(Ok(&a(403, "forbidden")), true),
+            Outcome::Misconfigured(_)
+        ));
     }
 
     #[test]
@@ -332,11 +401,23 @@ mod tests {
         busy.retry_after = Some(Duration::from_secs(7));
         assert_eq!(
             classify(Ok(&busy), true),
-            Outcome::Retry { reason: "503 busy".into(), after: Some(Duration::from_secs(7)) }
+            Outcome::Retry {
+                reason: "503 busy".into(),
+                after: Some(Duration::from_secs(7))
+            }
         );
-        assert!(matches!(classify(Ok(&a(429, "slow down")), true), Outcome::Retry { .. }));
-        assert!(matches!(classify(Ok(&a(500, "engine: cache full")), true), Outcome::Retry { .. }));
-        assert!(matches!(classify(Err("connection refused"), true), Outcome::Retry { .. }));
+        assert!(matches!(
+            classify(Ok(&a(429, "slow down")), true),
+            Outcome::Retry { .. }
+        ));
+        assert!(matches!(
+            classify(Ok(&a(500, "engine: cache full")), true),
+            Outcome::Retry { .. }
+        ));
+        assert!(matches!(
+            classify(Err("connection refused"), true),
+            Outcome::Retry { .. }
+        ));
     }
 
     #[test]
@@ -352,7 +433,9 @@ mod tests {
         let data = b"m v=1 1\n".repeat(100);
         let z = gzip(&data);
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&z[..]).read_to_end(&mut out).unwrap();
+        flate2::read::GzDecoder::new(&z[..])
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, data);
     }
 }

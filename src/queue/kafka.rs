@@ -26,9 +26,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
 
 use super::{
-    DeadLetter, DeadLetterSink,
-    ConsumerGroup, Error, Event, OutgoingRecord, Producer, Queue, Record, RecordKind, RecordMeta,
-    FORMAT_VERSION,
+    ConsumerGroup, DeadLetter, DeadLetterSink, Error, Event, OutgoingRecord, Producer, Queue,
+    Record, RecordKind, RecordMeta, FORMAT_VERSION,
 };
 
 const HEADER_FORMAT: &str = "fluxroute-format";
@@ -157,7 +156,11 @@ impl KafkaProducer {
     }
 }
 
-async fn ensure_topic(settings: &KafkaSettings, name: &str, timeout: Duration) -> Result<(), Error> {
+async fn ensure_topic(
+    settings: &KafkaSettings,
+    name: &str,
+    timeout: Duration,
+) -> Result<(), Error> {
     let cfg = settings.client_config(&[])?;
     let admin: AdminClient<DefaultClientContext> = cfg
         .create()
@@ -166,11 +169,7 @@ async fn ensure_topic(settings: &KafkaSettings, name: &str, timeout: Duration) -
         .map_err(|_| Error::Setup("replication_factor too large".into()))?;
     let partitions = i32::try_from(settings.partitions)
         .map_err(|_| Error::Setup("partitions too large".into()))?;
-    let topic = NewTopic::new(
-        &settings.topic,
-        partitions,
-        TopicReplication::Fixed(replication),
-    );
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
     let opts = AdminOptions::new()
         .operation_timeout(Some(timeout))
         .request_timeout(Some(timeout));
@@ -386,8 +385,15 @@ impl KafkaQueue {
         let producer = Arc::new(KafkaProducer::connect(&settings, setup_timeout).await?);
         let topic = dead_letter_topic(&settings.topic);
         ensure_topic(&settings, &topic, setup_timeout).await?;
-        let dead_letters = Arc::new(KafkaDeadLetters { producer: Arc::clone(&producer), topic });
-        Ok(KafkaQueue { settings, producer, dead_letters })
+        let dead_letters = Arc::new(KafkaDeadLetters {
+            producer: Arc::clone(&producer),
+            topic,
+        });
+        Ok(KafkaQueue {
+            settings,
+            producer,
+            dead_letters,
+        })
     }
 }
 
@@ -417,14 +423,38 @@ impl DeadLetterSink for KafkaDeadLetters {
             .collect::<Vec<_>>()
             .join(",");
         let headers = OwnedHeaders::new_with_capacity(8)
-            .insert(Header { key: HEADER_FORMAT, value: Some(FORMAT_VERSION.to_string().as_bytes()) })
-            .insert(Header { key: "cluster", value: Some(letter.cluster.as_bytes()) })
-            .insert(Header { key: HEADER_DB, value: Some(letter.db.as_bytes()) })
-            .insert(Header { key: HEADER_RP, value: Some(letter.rp.as_bytes()) })
-            .insert(Header { key: "status", value: Some(status.as_bytes()) })
-            .insert(Header { key: "reason", value: Some(letter.reason.as_bytes()) })
-            .insert(Header { key: "reason-class", value: Some(letter.reason_class.as_bytes()) })
-            .insert(Header { key: "sources", value: Some(sources.as_bytes()) });
+            .insert(Header {
+                key: HEADER_FORMAT,
+                value: Some(FORMAT_VERSION.to_string().as_bytes()),
+            })
+            .insert(Header {
+                key: "cluster",
+                value: Some(letter.cluster.as_bytes()),
+            })
+            .insert(Header {
+                key: HEADER_DB,
+                value: Some(letter.db.as_bytes()),
+            })
+            .insert(Header {
+                key: HEADER_RP,
+                value: Some(letter.rp.as_bytes()),
+            })
+            .insert(Header {
+                key: "status",
+                value: Some(status.as_bytes()),
+            })
+            .insert(Header {
+                key: "reason",
+                value: Some(letter.reason.as_bytes()),
+            })
+            .insert(Header {
+                key: "reason-class",
+                value: Some(letter.reason_class.as_bytes()),
+            })
+            .insert(Header {
+                key: "sources",
+                value: Some(sources.as_bytes()),
+            });
         let rec = FutureRecord::<[u8], [u8]>::to(topic)
             .key(letter.cluster.as_bytes())
             .payload(&letter.lines[..])
@@ -435,7 +465,9 @@ impl DeadLetterSink for KafkaDeadLetters {
         match fut.await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err((e, _))) => Err(Error::unavailable("delivering a dead letter", e)),
-            Err(_) => Err(Error::Setup("producer dropped the dead letter's delivery report".into())),
+            Err(_) => Err(Error::Setup(
+                "producer dropped the dead letter's delivery report".into(),
+            )),
         }
     }
 }
@@ -669,15 +701,19 @@ impl ConsumerGroup for KafkaConsumerGroup {
     }
 
     async fn set_paused(&self, paused: bool) -> Result<(), Error> {
-        self.paused.store(paused, std::sync::atomic::Ordering::SeqCst);
-        let assignment = self
-            .consumer
-            .assignment()
-            .map_err(|e| Error::unavailable(format!("reading the assignment of group {}", self.group), e))?;
+        self.paused
+            .store(paused, std::sync::atomic::Ordering::SeqCst);
+        let assignment = self.consumer.assignment().map_err(|e| {
+            Error::unavailable(format!("reading the assignment of group {}", self.group), e)
+        })?;
         if assignment.count() == 0 {
             return Ok(());
         }
-        let r = if paused { self.consumer.pause(&assignment) } else { self.consumer.resume(&assignment) };
+        let r = if paused {
+            self.consumer.pause(&assignment)
+        } else {
+            self.consumer.resume(&assignment)
+        };
         r.map_err(|e| Error::unavailable(format!("pausing/resuming group {}", self.group), e))
     }
 
@@ -685,9 +721,12 @@ impl ConsumerGroup for KafkaConsumerGroup {
         let consumer = Arc::clone(&self.consumer);
         let group = self.group.clone();
         tokio::task::spawn_blocking(move || {
-            let unavailable = |e| Error::unavailable(format!("reading the lag of group {group}"), e);
+            let unavailable =
+                |e| Error::unavailable(format!("reading the lag of group {group}"), e);
             let assignment = consumer.assignment().map_err(unavailable)?;
-            let committed = consumer.committed_offsets(assignment.clone(), Duration::from_secs(5)).map_err(unavailable)?;
+            let committed = consumer
+                .committed_offsets(assignment.clone(), Duration::from_secs(5))
+                .map_err(unavailable)?;
             let mut out = Vec::new();
             for e in committed.elements() {
                 let (_, high) = consumer
@@ -695,10 +734,12 @@ impl ConsumerGroup for KafkaConsumerGroup {
                     .map_err(unavailable)?;
                 let low_or_committed = match e.offset() {
                     Offset::Offset(o) => o,
-                    _ => consumer
-                        .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5))
-                        .map_err(unavailable)?
-                        .0,
+                    _ => {
+                        consumer
+                            .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5))
+                            .map_err(unavailable)?
+                            .0
+                    }
                 };
                 if let Ok(p) = u32::try_from(e.partition()) {
                     out.push((p, (high - low_or_committed).max(0)));

@@ -31,6 +31,11 @@ impl Fluxroute {
 
     /// As [`Fluxroute::start`], with `${VAR}`s taken from `env`.
     pub async fn start_with_env(toml: &str, env: &HashMap<String, String>) -> Fluxroute {
+        // Logs appear with RUST_LOG=… and --nocapture.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let cfg = config::parse(toml, "test.toml", env)
             .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
         let ingest = TcpListener::bind("127.0.0.1:0").await.expect("bind ingest");

@@ -1,0 +1,496 @@
+//! Drains against real `influxd` clusters and a real Kafka-protocol broker: replication, outages
+//! (kill -9 and SIGSTOP), dead letters, 413 splits, DDL in log order, refused credentials.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use clap::Parser;
+use fluxroute::loadgen::{run, LoadgenArgs};
+use fluxroute::queue::kafka::{dead_letter_topic, KafkaConsumerGroup, KafkaSettings};
+use fluxroute::queue::{ConsumerGroup, Event};
+use support::fluxroute::Fluxroute;
+use support::influxd::{Influxd, Options};
+use support::tansu::{Storage, Tansu};
+
+const TOPIC: &str = "writes";
+
+#[derive(Parser, Debug)]
+struct Cli {
+    #[command(flatten)]
+    args: LoadgenArgs,
+}
+
+/// A cluster entry for the test config.
+fn cluster(name: &str, influxd: &Influxd, extra: &str) -> String {
+    format!(
+        r#"
+[[clusters]]
+name = "{name}"
+api = "v1"
+endpoints = ["{url}"]
+timeout = "2s"
+batch_linger = "20ms"
+health_interval = "300ms"
+health_timeout = "250ms"
+health_rise = 1
+health_fall = 2
+{extra}
+"#,
+        url = influxd.url()
+    )
+}
+
+fn config(broker: &Tansu, clusters: &str, route_clusters: &str) -> String {
+    format!(
+        r#"
+[ingest]
+enqueue_timeout = "5s"
+[queue]
+backend = "kafka"
+[queue.kafka]
+brokers = ["{}"]
+topic = "{TOPIC}"
+partitions = 4
+linger = "1ms"
+[shutdown]
+grace = "5s"
+{clusters}
+[[routes]]
+databases = ["*"]
+clusters = [{route_clusters}]
+"#,
+        broker.bootstrap()
+    )
+}
+
+/// Every point a database holds, as `measurement,k=v,... <ns>` (tags sorted).
+fn stored(influxd: &Influxd, db: &str) -> BTreeSet<String> {
+    let resp = match influxd.select(db, "SELECT * FROM /.*/ GROUP BY *") {
+        Ok(r) => r,
+        Err(_) => return BTreeSet::new(),
+    };
+    let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+    let mut out = BTreeSet::new();
+    for s in v["results"][0]["series"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let mut key = s["name"].as_str().unwrap().to_owned();
+        if let Some(tags) = s["tags"].as_object() {
+            for (k, val) in tags {
+                let val = val.as_str().unwrap_or_default();
+                if !val.is_empty() {
+                    key.push_str(&format!(",{k}={val}"));
+                }
+            }
+        }
+        for row in s["values"].as_array().unwrap() {
+            out.insert(format!("{key} {}", row[0].as_i64().unwrap()));
+        }
+    }
+    out
+}
+
+/// The points of acknowledged lines (as recorded by loadgen), in [`stored`]'s form.
+fn acked(path: &Path) -> BTreeSet<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let (key, rest) = l.split_once(' ').unwrap();
+            let ts = rest.rsplit_once(' ').unwrap().1;
+            let mut parts = key.split(',');
+            let m = parts.next().unwrap().to_owned();
+            let mut tags: Vec<&str> = parts.collect();
+            tags.sort_unstable();
+            let mut k = m;
+            for t in tags {
+                k.push(',');
+                k.push_str(t);
+            }
+            format!("{k} {ts}")
+        })
+        .collect()
+}
+
+async fn wait_for_points(influxd: &Influxd, db: &str, want: &BTreeSet<String>, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let have = stored(influxd, db);
+        if &have == want {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let missing = want.difference(&have).count();
+            let extra = have.difference(want).count();
+            panic!(
+                "{}: {missing} points missing, {extra} unexpected after {within:?}; log:\n{}",
+                influxd.url(),
+                influxd.log_tail()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn loadgen(url: &str, db: &str, extra: &[&str], record: &Path) -> LoadgenArgs {
+    let mut argv = vec![
+        "loadgen",
+        "--url",
+        url,
+        "--db",
+        db,
+        "--create-database",
+        "--batch-size",
+        "500",
+        "--connections",
+        "2",
+        "--hosts",
+        "20",
+        "--quiet",
+        "--record-acked",
+    ];
+    let record = record.to_str().unwrap().to_owned();
+    argv.push(&record);
+    argv.extend_from_slice(extra);
+    Cli::try_parse_from(argv).unwrap().args
+}
+
+async fn metric(fr: &Fluxroute, line_prefix: &str) -> Option<f64> {
+    let text = support::http_client()
+        .get(format!("{}/metrics", fr.admin_url()))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find(|l| l.starts_with(line_prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+async fn wait_metric(fr: &Fluxroute, prefix: &str, want: f64, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let v = metric(fr, prefix).await;
+        if v == Some(want) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{prefix} is {v:?}, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_clusters_receive_every_point() {
+    let broker = Tansu::start(Storage::Memory);
+    let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
+    let clusters = cluster("a", &a, "") + &cluster("b", &b, "");
+    let fr = Fluxroute::start(&config(&broker, &clusters, "\"a\", \"b\"")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("acked.lp");
+    let report = run(&loadgen(
+        &fr.url(),
+        "metrics",
+        &["--max-lines", "20000", "--duration", "60s"],
+        &record,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(report.lines_acked, 20_000, "{report}");
+    let want = acked(&record);
+    assert_eq!(want.len(), 20_000);
+    wait_for_points(&a, "metrics", &want, Duration::from_secs(90)).await;
+    wait_for_points(&b, "metrics", &want, Duration::from_secs(90)).await;
+    wait_metric(
+        &fr,
+        "fluxroute_drain_lines_written_total{cluster=\"a\"}",
+        20_000.0,
+        Duration::from_secs(10),
+    )
+    .await;
+    fr.stop().await.unwrap();
+}
+
+/// Shared body of the outage tests: load, take cluster b out, bring it back, compare.
+async fn outage(freeze: bool) {
+    let broker = Tansu::start(Storage::Memory);
+    let (a, mut b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
+    let clusters = cluster("a", &a, "") + &cluster("b", &b, "");
+    let fr = Fluxroute::start(&config(&broker, &clusters, "\"a\", \"b\"")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("acked.lp");
+    let args = loadgen(
+        &fr.url(),
+        "metrics",
+        &["--duration", "6s", "--rate", "4000"],
+        &record,
+    );
+    let load = tokio::spawn(async move { run(&args).await.unwrap() });
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    if freeze {
+        b.freeze();
+    } else {
+        b.kill();
+    }
+    wait_metric(
+        &fr,
+        "fluxroute_cluster_up{cluster=\"b\"}",
+        0.0,
+        Duration::from_secs(15),
+    )
+    .await;
+    let report = load.await.unwrap();
+    // Ingest never noticed: every request was acknowledged.
+    assert_eq!(report.requests_failed, 0, "{report}");
+    let want = acked(&record);
+    assert_eq!(want.len() as u64, report.lines_acked);
+    // The healthy cluster kept up while b was out.
+    wait_for_points(&a, "metrics", &want, Duration::from_secs(60)).await;
+    assert!(metric(&fr, "fluxroute_drain_lag_records{cluster=\"b\"}")
+        .await
+        .is_some());
+
+    if freeze {
+        b.thaw();
+    } else {
+        b.restart().unwrap();
+    }
+    wait_for_points(&b, "metrics", &want, Duration::from_secs(90)).await;
+    wait_metric(
+        &fr,
+        "fluxroute_cluster_up{cluster=\"b\"}",
+        1.0,
+        Duration::from_secs(15),
+    )
+    .await;
+    wait_metric(
+        &fr,
+        "fluxroute_drain_lag_records{cluster=\"b\"}",
+        0.0,
+        Duration::from_secs(30),
+    )
+    .await;
+    fr.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_cluster_replays_exactly_what_it_missed() {
+    outage(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hung_cluster_is_detected_by_timeouts_and_catches_up() {
+    outage(true).await;
+}
+
+async fn write(fr: &Fluxroute, db: &str, body: &str) {
+    let r = support::http_client()
+        .post(format!("{}/write?db={db}", fr.url()))
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+}
+
+fn kafka_settings(broker: &Tansu) -> KafkaSettings {
+    KafkaSettings {
+        brokers: vec![broker.bootstrap()],
+        topic: TOPIC.into(),
+        partitions: 4,
+        replication_factor: 1,
+        max_record_bytes: 1_000_000,
+        linger: Duration::from_millis(1),
+        produce_timeout: Duration::from_secs(5),
+        properties: Default::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_field_type_conflict_is_dead_lettered_and_later_batches_flow() {
+    let broker = Tansu::start(Storage::Memory);
+    let a = Influxd::start().unwrap();
+    a.query("CREATE DATABASE d").unwrap();
+    let fr = Fluxroute::start(&config(&broker, &cluster("a", &a, ""), "\"a\"")).await;
+    write(&fr, "d", "m,host=x v=1i 1000\n").await;
+    wait_for_points(
+        &a,
+        "d",
+        &BTreeSet::from(["m,host=x 1000".to_owned()]),
+        Duration::from_secs(30),
+    )
+    .await;
+    write(&fr, "d", "m,host=x v=1.5 2000\n").await;
+    write(&fr, "d", "m,host=x v=3i 3000\n").await;
+    let want = BTreeSet::from(["m,host=x 1000".to_owned(), "m,host=x 3000".to_owned()]);
+    wait_for_points(&a, "d", &want, Duration::from_secs(30)).await;
+
+    wait_metric(
+        &fr,
+        "fluxroute_drain_dead_letters_total{cluster=\"a\",reason=\"field_type_conflict\"}",
+        1.0,
+        Duration::from_secs(30),
+    )
+    .await;
+    // The dead letter carries the lines and the cluster's reason.
+    let mut settings = kafka_settings(&broker);
+    settings.topic = dead_letter_topic(TOPIC);
+    let consumer = KafkaConsumerGroup::join(&settings, "dlq-reader").unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let record = loop {
+        assert!(tokio::time::Instant::now() < deadline, "no dead letter");
+        // The topic may not be visible to a brand-new consumer at once: errors are retried.
+        let evs = consumer
+            .poll(10, Duration::from_millis(500))
+            .await
+            .unwrap_or_default();
+        // Dead letters have their own headers; the writes-topic decoder reports them undecodable.
+        if let Some(ev) = evs
+            .into_iter()
+            .find(|e| matches!(e, Event::Undecodable { .. }))
+        {
+            break ev;
+        }
+    };
+    let Event::Undecodable { payload, .. } = record else {
+        unreachable!()
+    };
+    // The whole refused batch is kept (it may hold lines the cluster took: replaying them is
+    // harmless), and it holds the conflicting line.
+    let text = String::from_utf8(payload.to_vec()).unwrap();
+    assert!(text.lines().any(|l| l == "m,host=x v=1.5 2000"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batches_too_large_for_a_cluster_are_split() {
+    let broker = Tansu::start(Storage::Memory);
+    let a = Influxd::start_with(&Options {
+        max_body_size: Some(1500),
+        ..Options::default()
+    })
+    .unwrap();
+    a.query("CREATE DATABASE d").unwrap();
+    let fr = Fluxroute::start(&config(&broker, &cluster("a", &a, "gzip = false"), "\"a\"")).await;
+    let mut body = String::new();
+    let mut want = BTreeSet::new();
+    for i in 0..300 {
+        body.push_str(&format!("big,host=h{i} value=1 {}\n", 1_000_000 + i));
+        want.insert(format!("big,host=h{i} {}", 1_000_000 + i));
+    }
+    write(&fr, "d", &body).await;
+    wait_for_points(&a, "d", &want, Duration::from_secs(60)).await;
+    assert_eq!(
+        metric(&fr, "fluxroute_drain_dead_letters_total").await,
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn databases_are_created_in_log_order_and_on_first_404() {
+    let broker = Tansu::start(Storage::Memory);
+    let (a, mut b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
+    let clusters = cluster("a", &a, "") + &cluster("b", &b, "");
+    let fr = Fluxroute::start(&config(&broker, &clusters, "\"a\", \"b\"")).await;
+    b.kill();
+    wait_metric(
+        &fr,
+        "fluxroute_cluster_up{cluster=\"b\"}",
+        0.0,
+        Duration::from_secs(15),
+    )
+    .await;
+    let r = support::http_client()
+        .post(format!("{}/query", fr.url()))
+        .form(&[("q", "CREATE DATABASE fresh")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    write(&fr, "fresh", "cpu,host=a v=1 10\n").await;
+    let want = BTreeSet::from(["cpu,host=a 10".to_owned()]);
+    wait_for_points(&a, "fresh", &want, Duration::from_secs(30)).await;
+    b.restart().unwrap();
+    wait_for_points(&b, "fresh", &want, Duration::from_secs(60)).await;
+
+    // No CREATE DATABASE at all: the first 404 creates it.
+    write(&fr, "never_created", "cpu,host=b v=2 20\n").await;
+    let want = BTreeSet::from(["cpu,host=b 20".to_owned()]);
+    wait_for_points(&a, "never_created", &want, Duration::from_secs(30)).await;
+    wait_for_points(&b, "never_created", &want, Duration::from_secs(30)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_credentials_pause_one_cluster_without_dead_letters() {
+    let broker = Tansu::start(Storage::Memory);
+    let a = Influxd::start().unwrap();
+    let b = Influxd::start_with(&Options {
+        auth_enabled: true,
+        ..Options::default()
+    })
+    .unwrap();
+    b.query("CREATE USER admin WITH PASSWORD 'right' WITH ALL PRIVILEGES")
+        .unwrap();
+    let creds = |pw: &str| format!("username = \"admin\"\npassword = \"${{B_PASSWORD}}\"\n# {pw}");
+    let clusters = |pw: &str| cluster("a", &a, "") + &cluster("b", &b, &creds(pw));
+    let env = |pw: &str| HashMap::from([("B_PASSWORD".to_owned(), pw.to_owned())]);
+
+    let fr = Fluxroute::start_with_env(
+        &config(&broker, &clusters("wrong"), "\"a\", \"b\""),
+        &env("wrong"),
+    )
+    .await;
+    write(&fr, "d", "cpu,host=a v=1 10\ncpu,host=b v=1 20\n").await;
+    let want = BTreeSet::from(["cpu,host=a 10".to_owned(), "cpu,host=b 20".to_owned()]);
+    wait_for_points(&a, "d", &want, Duration::from_secs(30)).await;
+    wait_metric(
+        &fr,
+        "fluxroute_cluster_misconfigured{cluster=\"b\"}",
+        1.0,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        metric(&fr, "fluxroute_drain_dead_letters_total").await,
+        None
+    );
+    fr.stop().await.unwrap();
+
+    // Fixed credentials (a restart): b gets everything it missed.
+    let fr = Fluxroute::start_with_env(
+        &config(&broker, &clusters("right"), "\"a\", \"b\""),
+        &env("right"),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let resp = b
+            .request(
+                "GET",
+                "/query?db=d&epoch=ns&u=admin&p=right&q=SELECT%20*%20FROM%20cpu%20GROUP%20BY%20*",
+                &[],
+            )
+            .unwrap();
+        let text = resp.text();
+        if text.contains("\"host\":\"a\"") && text.contains("\"host\":\"b\"") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "b never received the backlog: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    fr.stop().await.unwrap();
+}
