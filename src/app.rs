@@ -15,7 +15,8 @@ use tracing::Instrument as _;
 
 use crate::admin::{self, Admin};
 use crate::config::{Config, QueueBackend};
-use crate::drain::Drain;
+use crate::drain::reroute::Reroute;
+use crate::drain::{Drain, DrainKind};
 use crate::health::{self, ClusterHealth};
 use crate::influx::{ClientError, ClusterClient};
 use crate::ingest::auth::{Authenticator, Principal};
@@ -166,6 +167,8 @@ pub async fn run(
     let drain_metrics = DrainMetrics::new(&registry);
     let stop_drains = CancellationToken::new();
     let background = TaskTracker::new();
+    let mut healths = std::collections::HashMap::new();
+    let mut clients = std::collections::HashMap::new();
     for cluster in &config.clusters {
         let client = ClusterClient::from_config(cluster)?;
         let health = Arc::new(ClusterHealth::new(
@@ -188,8 +191,11 @@ pub async fn run(
                 .instrument(span),
             );
         }
+        healths.insert(cluster.name.clone(), Arc::clone(&health));
+        clients.insert(cluster.name.clone(), client.clone());
         let drain = Drain::new(
             Arc::new(cluster.clone()),
+            DrainKind::Primary,
             route_table(&config),
             Arc::clone(&queue),
             client,
@@ -209,6 +215,34 @@ pub async fn run(
                 }
             }
             .instrument(span),
+        );
+    }
+    for cluster in &config.clusters {
+        let Some(standby) = config.standby_of(&cluster.name) else {
+            continue;
+        };
+        let (Some(primary_health), Some(standby_health), Some(standby_client)) = (
+            healths.get(&cluster.name),
+            healths.get(&standby.name),
+            clients.get(&standby.name),
+        ) else {
+            continue;
+        };
+        let reroute = Reroute {
+            primary: Arc::new(cluster.clone()),
+            primary_health: Arc::clone(primary_health),
+            standby: Arc::new(standby.clone()),
+            standby_health: Arc::clone(standby_health),
+            standby_client: standby_client.clone(),
+            routes: route_table(&config),
+            queue: Arc::clone(&queue),
+            metrics: drain_metrics.clone(),
+        };
+        let span = tracing::info_span!("reroute", cluster = %cluster.name, standby = %standby.name);
+        background.spawn(
+            reroute
+                .run(stop_drains.clone(), config.shutdown.grace)
+                .instrument(span),
         );
     }
     background.close();

@@ -128,6 +128,8 @@ pub struct DrainMetrics {
     pub lag_records: IntGaugeVec,
     /// Age of the oldest record not yet written to the cluster.
     pub lag_seconds: prometheus::GaugeVec,
+    /// 1 while the cluster's writes are rerouted to its standby.
+    pub reroute_active: IntGaugeVec,
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -214,6 +216,12 @@ impl DrainMetrics {
                 registry,
                 "fluxroute_drain_lag_records",
                 "Records not yet committed by the cluster's consumer group",
+                &["cluster"],
+            ),
+            reroute_active: gauge_vec(
+                registry,
+                "fluxroute_cluster_reroute_active",
+                "1 while the cluster's writes are rerouted to its standby",
                 &["cluster"],
             ),
             lag_seconds: register(

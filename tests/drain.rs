@@ -494,3 +494,62 @@ async fn refused_credentials_pause_one_cluster_without_dead_letters() {
     }
     fr.stop().await.unwrap();
 }
+
+fn lines(prefix: &str, range: std::ops::Range<i64>) -> (String, BTreeSet<String>) {
+    let mut body = String::new();
+    let mut set = BTreeSet::new();
+    for i in range {
+        body.push_str(&format!(
+            "{prefix},host=h{} v={i} {}\n",
+            i % 7,
+            1_000_000 + i
+        ));
+        set.insert(format!("{prefix},host=h{} {}", i % 7, 1_000_000 + i));
+    }
+    (body, set)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn standby_takes_a_down_clusters_writes_until_it_recovers() {
+    let broker = Tansu::start(Storage::Memory);
+    let (mut a, s) = (Influxd::start().unwrap(), Influxd::start().unwrap());
+    let clusters =
+        cluster("a", &a, "standby = \"s\"\nreroute_after = \"1s\"") + &cluster("s", &s, "");
+    let fr = Fluxroute::start(&config(&broker, &clusters, "\"a\"")).await;
+
+    let (body1, set1) = lines("before", 0..200);
+    write(&fr, "d", &body1).await;
+    wait_for_points(&a, "d", &set1, Duration::from_secs(30)).await;
+
+    a.kill();
+    wait_metric(
+        &fr,
+        "fluxroute_cluster_reroute_active{cluster=\"a\"}",
+        1.0,
+        Duration::from_secs(20),
+    )
+    .await;
+    let (body2, set2) = lines("during", 0..300);
+    write(&fr, "d", &body2).await;
+    // The standby gets the down cluster's writes (and nothing from before the outage).
+    wait_for_points(&s, "d", &set2, Duration::from_secs(30)).await;
+
+    a.restart().unwrap();
+    let everything: BTreeSet<String> = set1.union(&set2).cloned().collect();
+    wait_for_points(&a, "d", &everything, Duration::from_secs(60)).await;
+    wait_metric(
+        &fr,
+        "fluxroute_cluster_reroute_active{cluster=\"a\"}",
+        0.0,
+        Duration::from_secs(20),
+    )
+    .await;
+
+    // Rerouting stopped: new writes go to the primary only.
+    let (body3, set3) = lines("after", 0..50);
+    write(&fr, "d", &body3).await;
+    let all: BTreeSet<String> = everything.union(&set3).cloned().collect();
+    wait_for_points(&a, "d", &all, Duration::from_secs(30)).await;
+    assert_eq!(stored(&s, "d"), set2);
+    fr.stop().await.unwrap();
+}

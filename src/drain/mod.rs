@@ -19,6 +19,7 @@
 //! - One cluster's drain shares nothing a slow cluster could hold with another's (invariant 5).
 
 pub mod batch;
+pub mod reroute;
 pub mod tracker;
 
 use std::collections::VecDeque;
@@ -86,19 +87,75 @@ struct Finished {
     done: bool,
 }
 
+/// The consumer group that reroutes a down cluster's writes to its standby.
+pub fn reroute_group_name(cluster: &str) -> String {
+    format!("fluxroute-reroute-{cluster}")
+}
+
+/// Whose writes a drain delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DrainKind {
+    /// The cluster's own drain.
+    Primary,
+    /// A reroute: the writes routed to cluster `from` (down), delivered to this drain's cluster.
+    Reroute {
+        /// The down cluster.
+        from: String,
+    },
+}
+
 /// A cluster's drain.
 #[derive(Debug)]
 pub struct Drain {
     cluster: Arc<ClusterConfig>,
+    kind: DrainKind,
     routes: RouteTable,
     queue: Arc<dyn Queue>,
     deliverer: Arc<Deliverer>,
 }
 
+/// Limits lines/s while a recovered cluster replays its backlog (`catchup_rate`).
+#[derive(Debug)]
+struct CatchUp {
+    rate: f64,
+    tokens: f64,
+    refilled: Instant,
+    active: bool,
+}
+
+impl CatchUp {
+    fn new(rate: f64) -> CatchUp {
+        CatchUp {
+            rate,
+            tokens: 0.0,
+            refilled: Instant::now(),
+            active: false,
+        }
+    }
+
+    /// Whether a batch of `lines` may start now (taking its tokens).
+    fn admit(&mut self, lines: usize) -> bool {
+        if !self.active {
+            return true;
+        }
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.refilled).as_secs_f64() * self.rate)
+            .min(self.rate.max(lines as f64));
+        self.refilled = now;
+        if self.tokens >= lines as f64 {
+            self.tokens -= lines as f64;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 impl Drain {
-    /// A drain for `cluster` over `queue`, following `health`.
+    /// A drain delivering to `cluster` over `queue`, following `health` (the target's).
     pub fn new(
         cluster: Arc<ClusterConfig>,
+        kind: DrainKind,
         routes: RouteTable,
         queue: Arc<dyn Queue>,
         client: ClusterClient,
@@ -116,9 +173,18 @@ impl Drain {
         });
         Drain {
             cluster,
+            kind,
             routes,
             queue,
             deliverer,
+        }
+    }
+
+    /// The consumer group this drain reads with.
+    pub fn group(&self) -> String {
+        match &self.kind {
+            DrainKind::Primary => group_name(&self.cluster.name),
+            DrainKind::Reroute { from } => reroute_group_name(from),
         }
     }
 
@@ -127,8 +193,19 @@ impl Drain {
     /// # Errors
     /// When the consumer group cannot be joined.
     pub async fn run(self, cancel: CancellationToken, grace: Duration) -> Result<(), queue::Error> {
-        let name = self.cluster.name.clone();
-        let consumer = self.queue.join(&group_name(&name)).await?;
+        let target = self.cluster.name.clone();
+        // Routes (and lag) are those of the cluster whose writes this drain carries.
+        let (name, primary) = match &self.kind {
+            DrainKind::Primary => (target.clone(), true),
+            DrainKind::Reroute { from } => (from.clone(), false),
+        };
+        let consumer = self.queue.join(&self.group()).await?;
+        let mut catch_up = self
+            .cluster
+            .catchup_rate
+            .filter(|_| primary)
+            .map(|r| CatchUp::new(r.get() as f64));
+        let mut was_up = true;
         let mut state = self.deliverer.health.subscribe();
         let max_in_flight = self.cluster.max_in_flight.get();
         let mut batcher = Batcher::new(
@@ -146,15 +223,22 @@ impl Drain {
         let mut caught_up_at = Instant::now();
         let task_cancel = cancel.child_token();
         let m = self.deliverer.metrics.clone();
-        tracing::info!(cluster = %name, "drain started");
+        tracing::info!(cluster = %target, routes_of = %name, "drain started");
 
         while !cancel.is_cancelled() {
-            publish_state(
-                &m,
-                &name,
-                &state.borrow_and_update(),
-                &self.deliverer.health,
-            );
+            let up = state.borrow_and_update().is_up();
+            if primary {
+                publish_state(&m, &name, &state.borrow(), &self.deliverer.health);
+                if let Some(c) = catch_up.as_mut() {
+                    if up && !was_up {
+                        tracing::info!(cluster = %name, rate = c.rate, "cluster back; replaying its backlog at the catch-up rate");
+                        c.active = true;
+                        c.tokens = 0.0;
+                        c.refilled = Instant::now();
+                    }
+                }
+            }
+            was_up = up;
             // Finished tasks.
             while let Some(res) = inflight.try_join_next() {
                 match res {
@@ -172,6 +256,11 @@ impl Drain {
             while inflight.len() < max_in_flight && !barrier {
                 match ready.front() {
                     Some(Work::CreateDatabase { .. }) if !inflight.is_empty() => break,
+                    Some(Work::Write(b))
+                        if !catch_up.as_mut().is_none_or(|c| c.admit(b.line_count)) =>
+                    {
+                        break
+                    }
                     None => break,
                     Some(_) => {}
                 }
@@ -303,13 +392,17 @@ impl Drain {
                 commit(&*consumer, &mut tracker, &name).await;
                 last_commit = Instant::now();
             }
-            if last_lag.elapsed() >= LAG_INTERVAL {
+            if primary && last_lag.elapsed() >= LAG_INTERVAL {
                 last_lag = Instant::now();
                 if let Ok(lag) = consumer.lag().await {
                     let records: i64 = lag.iter().map(|(_, l)| l).sum();
                     m.lag_records.with_label_values(&[&name]).set(records);
                     if records == 0 && tracker.pending() == 0 {
                         caught_up_at = Instant::now();
+                        if let Some(c) = catch_up.as_mut().filter(|c| c.active) {
+                            tracing::info!(cluster = %name, "caught up");
+                            c.active = false;
+                        }
                     }
                     let oldest = tracker
                         .oldest_pending_ms()
@@ -757,6 +850,20 @@ mod tests {
         );
         assert_eq!(retry_class(None), "transport");
         assert_eq!(retry_class(Some(503)), "unavailable");
+    }
+
+    #[test]
+    fn catch_up_admits_batches_at_the_configured_rate() {
+        let mut c = CatchUp::new(1000.0);
+        assert!(c.admit(5000), "inactive: no limit");
+        c.active = true;
+        c.tokens = 0.0;
+        c.refilled = Instant::now() - Duration::from_millis(500);
+        assert!(c.admit(400), "500 tokens after half a second");
+        assert!(!c.admit(400), "only ~100 left");
+        // A batch larger than a second's worth is admitted once the bucket is full.
+        c.refilled = Instant::now() - Duration::from_secs(10);
+        assert!(c.admit(5000));
     }
 
     #[test]

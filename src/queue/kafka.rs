@@ -397,6 +397,16 @@ impl KafkaQueue {
     }
 }
 
+impl KafkaQueue {
+    /// A consumer of `group` that never subscribes: reads and commits group offsets only.
+    fn group_client(&self, group: &str) -> Result<BaseConsumer, Error> {
+        let mut cfg = self.settings.client_config(PINNED_CONSUMER)?;
+        cfg.set("group.id", group);
+        cfg.create()
+            .map_err(|e| Error::Setup(format!("creating a Kafka client for group {group}: {e}")))
+    }
+}
+
 /// The dead-letter topic of a writes topic.
 pub fn dead_letter_topic(topic: &str) -> String {
     format!("{topic}-dead-letters")
@@ -484,6 +494,60 @@ impl Queue for KafkaQueue {
 
     async fn join(&self, group: &str) -> Result<Box<dyn ConsumerGroup>, Error> {
         Ok(Box::new(KafkaConsumerGroup::join(&self.settings, group)?))
+    }
+
+    async fn group_positions(&self, group: &str) -> Result<Vec<(u32, Option<i64>)>, Error> {
+        let consumer = self.group_client(group)?;
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..self.producer.partitions() {
+            tpl.add_partition(&self.settings.topic, i32::try_from(p).unwrap_or(i32::MAX));
+        }
+        let group = group.to_owned();
+        let tpl = tokio::task::spawn_blocking(move || {
+            consumer
+                .committed_offsets(tpl, Duration::from_secs(10))
+                .map_err(|e| {
+                    Error::unavailable(format!("reading the positions of group {group}"), e)
+                })
+        })
+        .await
+        .map_err(|e| Error::Setup(format!("positions task failed: {e}")))??;
+        Ok(tpl
+            .elements()
+            .iter()
+            .filter_map(|e| {
+                let p = u32::try_from(e.partition()).ok()?;
+                Some((
+                    p,
+                    if let Offset::Offset(o) = e.offset() {
+                        Some(o)
+                    } else {
+                        None
+                    },
+                ))
+            })
+            .collect())
+    }
+
+    async fn seed_group(&self, group: &str, positions: &[(u32, i64)]) -> Result<(), Error> {
+        let consumer = self.group_client(group)?;
+        let mut tpl = TopicPartitionList::new();
+        for &(p, o) in positions {
+            tpl.add_partition_offset(
+                &self.settings.topic,
+                i32::try_from(p).unwrap_or(i32::MAX),
+                Offset::Offset(o),
+            )
+            .map_err(|e| Error::unavailable("building the seed list", e))?;
+        }
+        let group = group.to_owned();
+        tokio::task::spawn_blocking(move || {
+            consumer
+                .commit(&tpl, CommitMode::Sync)
+                .map_err(|e| Error::unavailable(format!("seeding group {group}"), e))
+        })
+        .await
+        .map_err(|e| Error::Setup(format!("seed task failed: {e}")))?
     }
 }
 

@@ -273,6 +273,20 @@ pub trait Queue: Send + Sync + fmt::Debug {
     /// # Errors
     /// [`Error::Setup`] or [`Error::Unavailable`] when the member cannot be created.
     async fn join(&self, group: &str) -> Result<Box<dyn ConsumerGroup>, Error>;
+
+    /// The committed positions of `group` on every partition (`None` where it never
+    /// committed), read without joining it.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when they cannot be read.
+    async fn group_positions(&self, group: &str) -> Result<Vec<(u32, Option<i64>)>, Error>;
+
+    /// Sets the committed positions of `group`, which must have no live member (used to seed a
+    /// reroute group at a down cluster's positions).
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when the commit is refused.
+    async fn seed_group(&self, group: &str, positions: &[(u32, i64)]) -> Result<(), Error>;
 }
 
 /// One member of a consumer group: reads records, commits positions.
