@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
 use crate::admin::{self, Admin};
-use crate::config::{Config, QueueBackend};
+use crate::config::{Config, Fsync, QueueBackend, RetentionPolicy};
 use crate::drain::reroute::Reroute;
 use crate::drain::{Drain, DrainKind};
 use crate::health::{self, ClusterHealth};
@@ -22,6 +22,9 @@ use crate::influx::{ClientError, ClusterClient};
 use crate::ingest::auth::{Authenticator, Principal};
 use crate::ingest::{self, Ingest, IngestSettings};
 use crate::metrics::{DrainMetrics, IngestMetrics};
+use crate::queue::embedded::{
+    self, EmbeddedQueue, EmbeddedSettings, FsyncPolicy, RetentionSettings,
+};
 use crate::queue::kafka::{KafkaQueue, KafkaSettings};
 use crate::queue::{self, Queue};
 use crate::route::{RouteTable, Rule};
@@ -58,9 +61,6 @@ pub enum AppError {
     /// A cluster's HTTP client could not be built.
     #[error(transparent)]
     Client(#[from] ClientError),
-    /// The configured backend is not available in this build.
-    #[error("queue backend {0:?} is not available yet; use backend = \"kafka\"")]
-    BackendUnavailable(&'static str),
 }
 
 /// The listeners fluxroute serves on; tests pre-bind them on free ports.
@@ -109,6 +109,30 @@ pub fn kafka_settings(config: &Config) -> KafkaSettings {
     }
 }
 
+/// Embedded queue settings from the validated config.
+pub fn embedded_settings(config: &Config) -> EmbeddedSettings {
+    let e = &config.queue.embedded;
+    EmbeddedSettings {
+        dir: e.dir.clone(),
+        fsync: match e.fsync {
+            Fsync::Always => FsyncPolicy::Always,
+            Fsync::Interval => FsyncPolicy::Interval(e.fsync_interval),
+        },
+        partitions: e.partitions.get(),
+        max_record_bytes: e.max_record_bytes.get(),
+        retention: RetentionSettings {
+            policy: match e.retention.policy {
+                RetentionPolicy::KeepUntilDelivered => {
+                    embedded::RetentionPolicy::KeepUntilDelivered
+                }
+                RetentionPolicy::Bounded => embedded::RetentionPolicy::Bounded,
+            },
+            max_bytes: (e.retention.max_bytes > 0).then_some(e.retention.max_bytes),
+            max_age: (!e.retention.max_age.is_zero()).then_some(e.retention.max_age),
+        },
+    }
+}
+
 fn route_table(config: &Config) -> RouteTable {
     RouteTable::new(
         config
@@ -147,14 +171,21 @@ async fn open_queue(config: &Config) -> Result<Arc<dyn Queue>, AppError> {
             let q = KafkaQueue::connect(kafka_settings(config), QUEUE_SETUP_TIMEOUT).await?;
             Ok(Arc::new(q))
         }
-        QueueBackend::Embedded => Err(AppError::BackendUnavailable("embedded")),
+        QueueBackend::Embedded => {
+            let settings = embedded_settings(config);
+            // Opening replays the journal: blocking work off the runtime's threads.
+            let q = tokio::task::spawn_blocking(move || EmbeddedQueue::open(settings))
+                .await
+                .map_err(|e| queue::Error::Setup(format!("opening the embedded queue: {e}")))??;
+            Ok(Arc::new(q))
+        }
     }
 }
 
 /// Runs fluxroute until `shutdown` is cancelled, then shuts down in order.
 ///
 /// # Errors
-/// Start-up failures ([`AppError::Queue`], [`AppError::BackendUnavailable`]) and listener
+/// Start-up failures ([`AppError::Queue`], [`AppError::Client`]) and listener
 /// failures.
 pub async fn run(
     config: Arc<Config>,

@@ -22,7 +22,11 @@ struct Cli {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A `fluxroute serve` child process; killed on drop.
@@ -88,12 +92,20 @@ clusters = ["a", "b"]
         let inst = Instance { child, ingest, log };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(r) = support::http_client().get(format!("{}/health", inst.url())).send().await {
+            if let Ok(r) = support::http_client()
+                .get(format!("{}/health", inst.url()))
+                .send()
+                .await
+            {
                 if r.status() == 200 {
                     break;
                 }
             }
-            assert!(tokio::time::Instant::now() < deadline, "{name} not healthy:\n{}", inst.log());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name} not healthy:\n{}",
+                inst.log()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         inst
@@ -120,10 +132,16 @@ impl Drop for Instance {
 }
 
 fn stored(influxd: &Influxd) -> BTreeSet<String> {
-    let Ok(resp) = influxd.select("metrics", "SELECT * FROM /.*/ GROUP BY *") else { return BTreeSet::new() };
+    let Ok(resp) = influxd.select("metrics", "SELECT * FROM /.*/ GROUP BY *") else {
+        return BTreeSet::new();
+    };
     let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
     let mut out = BTreeSet::new();
-    for s in v["results"][0]["series"].as_array().cloned().unwrap_or_default() {
+    for s in v["results"][0]["series"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
         let mut key = s["name"].as_str().unwrap().to_owned();
         for (k, val) in s["tags"].as_object().cloned().unwrap_or_default() {
             if val.as_str().is_some_and(|v| !v.is_empty()) {
@@ -174,9 +192,25 @@ async fn survivor_takes_over_when_an_instance_is_killed() {
     let run_on = |url: String, file: &str| {
         let record = dir.path().join(file);
         let args = Cli::try_parse_from([
-            "loadgen", "--url", &url, "--db", "metrics", "--create-database", "--batch-size", "500",
-            "--connections", "2", "--hosts", "20", "--rate", "3000", "--duration", "6s", "--quiet",
-            "--record-acked", record.to_str().unwrap(),
+            "loadgen",
+            "--url",
+            &url,
+            "--db",
+            "metrics",
+            "--create-database",
+            "--batch-size",
+            "500",
+            "--connections",
+            "2",
+            "--hosts",
+            "20",
+            "--rate",
+            "3000",
+            "--duration",
+            "6s",
+            "--quiet",
+            "--record-acked",
+            record.to_str().unwrap(),
         ])
         .unwrap()
         .args;
@@ -187,7 +221,10 @@ async fn survivor_takes_over_when_an_instance_is_killed() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     one.kill9();
     let (r1, r2) = (load_one.await.unwrap(), load_two.await.unwrap());
-    assert_eq!(r2.requests_failed, 0, "the survivor answered every request: {r2}");
+    assert_eq!(
+        r2.requests_failed, 0,
+        "the survivor answered every request: {r2}"
+    );
     assert!(r1.lines_acked > 0, "{r1}");
 
     let mut want = acked(&dir.path().join("one.lp"));

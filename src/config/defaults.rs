@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
-use super::model::{ClusterApi, Fsync, LogFormat, QueueBackend};
+use super::model::{ClusterApi, Fsync, LogFormat, QueueBackend, RetentionPolicy};
 
 const fn nz_usize(n: usize) -> NonZeroUsize {
     match NonZeroUsize::new(n) {
@@ -50,6 +50,11 @@ pub const EMBEDDED_FSYNC: Fsync = Fsync::Always;
 /// With `fsync = "interval"`: at most this much acknowledged data is at risk on power loss.
 pub const EMBEDDED_FSYNC_INTERVAL: Duration = Duration::from_millis(100);
 /// Lets two cores drain in parallel while keeping per-series order.
+/// Same record cap as the Kafka default: one request splits into records of at most this.
+pub const EMBEDDED_MAX_RECORD_BYTES: NonZeroUsize = nz_usize(1_000_000);
+/// Never drop undelivered writes unless told to.
+pub const RETENTION_POLICY: RetentionPolicy = RetentionPolicy::KeepUntilDelivered;
+/// Partitions of the embedded log: enough for concurrent appends and drains on small machines.
 pub const EMBEDDED_PARTITIONS: NonZeroU32 = nz_u32(4);
 /// A local broker, as in Kafka's quickstart.
 pub const KAFKA_BROKERS: &[&str] = &["127.0.0.1:9092"];

@@ -35,7 +35,7 @@ pub use endpoint::{BrokerAddr, Endpoint, Scheme};
 pub use model::{
     AdminConfig, BasicAuth, ClusterApi, ClusterAuth, ClusterConfig, Config, Destination,
     EmbeddedConfig, Fsync, IngestConfig, KafkaConfig, KafkaProperties, LogConfig, LogFormat,
-    QueueBackend, QueueConfig, RouteConfig, ShutdownConfig, User,
+    QueueBackend, QueueConfig, RetentionConfig, RetentionPolicy, RouteConfig, ShutdownConfig, User,
 };
 pub use secret::{is_sensitive_property, Secret};
 

@@ -226,6 +226,33 @@ pub struct EmbeddedConfig {
     pub fsync_interval: Duration,
     /// Number of partitions of the log.
     pub partitions: NonZeroU32,
+    /// Payload cap per record (requests are split below it).
+    pub max_record_bytes: NonZeroUsize,
+    /// What the log keeps.
+    pub retention: RetentionConfig,
+}
+
+/// `[queue.embedded.retention]`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RetentionConfig {
+    /// Whether undelivered records may be dropped.
+    pub policy: RetentionPolicy,
+    /// Disk budget in bytes (0 = unlimited): appends beyond it get 503 (keep-until-delivered)
+    /// or push out the oldest records (bounded).
+    pub max_bytes: u64,
+    /// With `bounded`, records older than this are dropped (zero = no age limit).
+    #[serde(serialize_with = "ser_duration")]
+    pub max_age: Duration,
+}
+
+/// `[queue.embedded.retention] policy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RetentionPolicy {
+    /// Records are deleted only once every consumer group has committed past them.
+    KeepUntilDelivered,
+    /// Records beyond the byte or age budget are dropped even if undelivered (counted).
+    Bounded,
 }
 
 /// `[queue.embedded] fsync`: the durability policy behind a 2xx.

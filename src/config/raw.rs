@@ -13,7 +13,7 @@ use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use super::model::{ClusterApi, Fsync, LogFormat, QueueBackend};
+use super::model::{ClusterApi, Fsync, LogFormat, QueueBackend, RetentionPolicy};
 
 /// An optional scalar with its place in the file.
 pub(super) type Field<T> = Option<Spanned<T>>;
@@ -74,6 +74,17 @@ pub(super) struct RawEmbedded {
     pub(super) fsync: Field<Fsync>,
     pub(super) fsync_interval: Field<String>,
     pub(super) partitions: Field<u64>,
+    pub(super) max_record_bytes: Field<u64>,
+    pub(super) retention: Option<Spanned<RawRetention>>,
+}
+
+/// `[queue.embedded.retention]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawRetention {
+    pub(super) policy: Field<RetentionPolicy>,
+    pub(super) max_bytes: Field<u64>,
+    pub(super) max_age: Field<String>,
 }
 
 /// `[queue.kafka]`.

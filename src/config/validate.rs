@@ -18,12 +18,12 @@ use super::defaults as d;
 use super::endpoint::{BrokerAddr, Endpoint};
 use super::model::{
     AdminConfig, BasicAuth, ClusterApi, ClusterAuth, ClusterConfig, Config, EmbeddedConfig,
-    IngestConfig, KafkaConfig, KafkaProperties, LogConfig, QueueConfig, RouteConfig,
-    ShutdownConfig, User,
+    IngestConfig, KafkaConfig, KafkaProperties, LogConfig, QueueConfig, RetentionConfig,
+    RouteConfig, ShutdownConfig, User,
 };
 use super::raw::{
     at, child, Field, LineIndex, List, RawAdmin, RawCluster, RawConfig, RawEmbedded, RawIngest,
-    RawKafka, RawLog, RawQueue, RawRoute, RawShutdown, RawUser, SpanProblem,
+    RawKafka, RawLog, RawQueue, RawRetention, RawRoute, RawShutdown, RawUser, SpanProblem,
 };
 use super::secret::Secret;
 
@@ -431,6 +431,26 @@ impl Ctx<'_> {
                 &raw.partitions,
                 d::EMBEDDED_PARTITIONS,
                 u32::MAX,
+            ),
+            max_record_bytes: self.nonzero_usize(
+                "queue.embedded.max_record_bytes",
+                &raw.max_record_bytes,
+                d::EMBEDDED_MAX_RECORD_BYTES,
+            ),
+            retention: self.retention(raw.retention),
+        }
+    }
+
+    fn retention(&mut self, raw: Option<Spanned<RawRetention>>) -> RetentionConfig {
+        let (_, raw) = section(raw);
+        RetentionConfig {
+            policy: raw.policy.map_or(d::RETENTION_POLICY, Spanned::into_inner),
+            max_bytes: raw.max_bytes.map_or(0, Spanned::into_inner),
+            max_age: self.duration(
+                "queue.embedded.retention.max_age",
+                &raw.max_age,
+                Duration::ZERO,
+                true,
             ),
         }
     }

@@ -20,6 +20,7 @@
 //! A [`RecordKind::CreateDatabase`] record carries no payload; its `db` names the database. The
 //! kind, db, rp and format version travel in record headers (see [`kafka`]).
 
+pub mod embedded;
 pub mod kafka;
 
 use std::fmt;
