@@ -14,6 +14,7 @@ use fluxroute::queue::kafka::{dead_letter_topic, KafkaConsumerGroup, KafkaSettin
 use fluxroute::queue::{ConsumerGroup, Event};
 use support::fluxroute::Fluxroute;
 use support::influxd::{Influxd, Options};
+use support::points::{acked, stored};
 use support::tansu::{Storage, Tansu};
 
 const TOPIC: &str = "writes";
@@ -67,75 +68,8 @@ clusters = [{route_clusters}]
     )
 }
 
-/// Every point a database holds, as `measurement,k=v,... <ns>` (tags sorted).
-fn stored(influxd: &Influxd, db: &str) -> BTreeSet<String> {
-    let resp = match influxd.select(db, "SELECT * FROM /.*/ GROUP BY *") {
-        Ok(r) => r,
-        Err(_) => return BTreeSet::new(),
-    };
-    let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
-    let mut out = BTreeSet::new();
-    for s in v["results"][0]["series"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    {
-        let mut key = s["name"].as_str().unwrap().to_owned();
-        if let Some(tags) = s["tags"].as_object() {
-            for (k, val) in tags {
-                let val = val.as_str().unwrap_or_default();
-                if !val.is_empty() {
-                    key.push_str(&format!(",{k}={val}"));
-                }
-            }
-        }
-        for row in s["values"].as_array().unwrap() {
-            out.insert(format!("{key} {}", row[0].as_i64().unwrap()));
-        }
-    }
-    out
-}
-
-/// The points of acknowledged lines (as recorded by loadgen), in [`stored`]'s form.
-fn acked(path: &Path) -> BTreeSet<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            let (key, rest) = l.split_once(' ').unwrap();
-            let ts = rest.rsplit_once(' ').unwrap().1;
-            let mut parts = key.split(',');
-            let m = parts.next().unwrap().to_owned();
-            let mut tags: Vec<&str> = parts.collect();
-            tags.sort_unstable();
-            let mut k = m;
-            for t in tags {
-                k.push(',');
-                k.push_str(t);
-            }
-            format!("{k} {ts}")
-        })
-        .collect()
-}
-
 async fn wait_for_points(influxd: &Influxd, db: &str, want: &BTreeSet<String>, within: Duration) {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let have = stored(influxd, db);
-        if &have == want {
-            return;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            let missing = want.difference(&have).count();
-            let extra = have.difference(want).count();
-            panic!(
-                "{}: {missing} points missing, {extra} unexpected after {within:?}; log:\n{}",
-                influxd.url(),
-                influxd.log_tail()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    support::points::wait_for_points(influxd, db, want, false, within).await;
 }
 
 fn loadgen(url: &str, db: &str, extra: &[&str], record: &Path) -> LoadgenArgs {

@@ -4,15 +4,13 @@
 
 mod support;
 
-use std::collections::BTreeSet;
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use clap::Parser;
 use fluxroute::loadgen::{run, LoadgenArgs};
 use support::influxd::Influxd;
+use support::points::{acked, stored};
+use support::process::FluxrouteProcess;
 use support::tansu::{Storage, Tansu};
 
 #[derive(Parser, Debug)]
@@ -21,30 +19,9 @@ struct Cli {
     args: LoadgenArgs,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `fluxroute serve` child process; killed on drop.
-struct Instance {
-    child: Child,
-    ingest: u16,
-    log: std::path::PathBuf,
-}
-
-impl Instance {
-    async fn start(dir: &Path, name: &str, broker: &Tansu, a: &Influxd, b: &Influxd) -> Instance {
-        let (ingest, admin) = (free_port(), free_port());
-        let config = format!(
-            r#"
-[ingest]
-listen = "127.0.0.1:{ingest}"
-[admin]
-listen = "127.0.0.1:{admin}"
+fn config(broker: &Tansu, a: &Influxd, b: &Influxd) -> String {
+    format!(
+        r#"
 [queue]
 backend = "kafka"
 [queue.kafka]
@@ -72,106 +49,10 @@ batch_linger = "20ms"
 databases = ["*"]
 clusters = ["a", "b"]
 "#,
-            broker = broker.bootstrap(),
-            a = a.url(),
-            b = b.url(),
-        );
-        let path = dir.join(format!("{name}.toml"));
-        std::fs::write(&path, config).unwrap();
-        let log = dir.join(format!("{name}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_fluxroute"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&path)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::options().append(true).open(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let inst = Instance { child, ingest, log };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = support::http_client()
-                .get(format!("{}/health", inst.url()))
-                .send()
-                .await
-            {
-                if r.status() == 200 {
-                    break;
-                }
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{name} not healthy:\n{}",
-                inst.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        inst
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.ingest)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-fn stored(influxd: &Influxd) -> BTreeSet<String> {
-    let Ok(resp) = influxd.select("metrics", "SELECT * FROM /.*/ GROUP BY *") else {
-        return BTreeSet::new();
-    };
-    let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
-    let mut out = BTreeSet::new();
-    for s in v["results"][0]["series"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    {
-        let mut key = s["name"].as_str().unwrap().to_owned();
-        for (k, val) in s["tags"].as_object().cloned().unwrap_or_default() {
-            if val.as_str().is_some_and(|v| !v.is_empty()) {
-                key.push_str(&format!(",{k}={}", val.as_str().unwrap()));
-            }
-        }
-        for row in s["values"].as_array().unwrap() {
-            out.insert(format!("{key} {}", row[0].as_i64().unwrap()));
-        }
-    }
-    out
-}
-
-fn acked(path: &Path) -> BTreeSet<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            let (key, rest) = l.split_once(' ').unwrap();
-            let mut parts: Vec<&str> = key.split(',').collect();
-            let m = parts.remove(0);
-            parts.sort_unstable();
-            let mut k = m.to_owned();
-            for t in parts {
-                k.push(',');
-                k.push_str(t);
-            }
-            format!("{k} {}", rest.rsplit_once(' ').unwrap().1)
-        })
-        .collect()
+        broker = broker.bootstrap(),
+        a = a.url(),
+        b = b.url(),
+    )
 }
 
 // The test broker, tansu 0.6.0, rebalances a group after a member is killed but keeps assigning
@@ -185,8 +66,8 @@ async fn survivor_takes_over_when_an_instance_is_killed() {
     let broker = Tansu::start(Storage::Memory);
     let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
     let dir = tempfile::tempdir().unwrap();
-    let mut one = Instance::start(dir.path(), "one", &broker, &a, &b).await;
-    let two = Instance::start(dir.path(), "two", &broker, &a, &b).await;
+    let mut one = FluxrouteProcess::start(dir.path(), "one", &config(&broker, &a, &b)).await;
+    let two = FluxrouteProcess::start(dir.path(), "two", &config(&broker, &a, &b)).await;
 
     // Load on both instances; one is killed mid-run (its in-flight requests fail: not acked).
     let run_on = |url: String, file: &str| {
@@ -233,7 +114,7 @@ async fn survivor_takes_over_when_an_instance_is_killed() {
     for cluster in [&a, &b] {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         loop {
-            let have = stored(cluster);
+            let have = stored(cluster, "metrics");
             if want.is_subset(&have) {
                 break;
             }

@@ -4,6 +4,8 @@
 
 pub mod fluxroute;
 pub mod influxd;
+pub mod points;
+pub mod process;
 pub mod tansu;
 
 use std::time::Duration;

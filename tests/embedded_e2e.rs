@@ -1,0 +1,187 @@
+//! fluxroute on the embedded queue, end to end with real `influxd` clusters: kill -9 under load
+//! (repeatedly) loses no acknowledged line, and an exhausted disk budget answers 503 without
+//! losing anything, then recovers.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use clap::Parser;
+use fluxroute::loadgen::{run, LoadgenArgs};
+use support::fluxroute::Fluxroute;
+use support::influxd::Influxd;
+use support::points::{acked, stored, wait_for_points};
+use support::process::FluxrouteProcess;
+
+#[derive(Parser, Debug)]
+struct Cli {
+    #[command(flatten)]
+    args: LoadgenArgs,
+}
+
+fn config(queue_dir: &Path, a: &Influxd, b: &Influxd, extra_queue: &str) -> String {
+    format!(
+        r#"
+[queue]
+backend = "embedded"
+[queue.embedded]
+dir = "{dir}"
+partitions = 4
+{extra_queue}
+[shutdown]
+grace = "5s"
+[[clusters]]
+name = "a"
+api = "v1"
+endpoints = ["{a}"]
+batch_linger = "20ms"
+health_interval = "300ms"
+health_timeout = "250ms"
+health_rise = 1
+health_fall = 2
+[[clusters]]
+name = "b"
+api = "v1"
+endpoints = ["{b}"]
+batch_linger = "20ms"
+health_interval = "300ms"
+health_timeout = "250ms"
+health_rise = 1
+health_fall = 2
+[[routes]]
+databases = ["*"]
+clusters = ["a", "b"]
+"#,
+        dir = queue_dir.display(),
+        a = a.url(),
+        b = b.url(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_under_load_loses_no_acknowledged_line() {
+    let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&dir.path().join("queue"), &a, &b, "");
+    let mut want = BTreeSet::new();
+    let (ingest, admin) = (support::process::free_port(), support::process::free_port());
+    for round in 0..5 {
+        let mut fr = FluxrouteProcess::start_on(dir.path(), "fr", &cfg, ingest, admin).await;
+        let record = dir.path().join(format!("acked-{round}.lp"));
+        let args = Cli::try_parse_from([
+            "loadgen",
+            "--url",
+            &fr.url(),
+            "--db",
+            "metrics",
+            "--create-database",
+            "--batch-size",
+            "200",
+            "--connections",
+            "4",
+            "--hosts",
+            "10",
+            "--duration",
+            "3s",
+            "--quiet",
+            "--record-acked",
+            record.to_str().unwrap(),
+        ])
+        .unwrap()
+        .args;
+        let load = tokio::spawn(async move { run(&args).await.unwrap() });
+        // Kill at a different moment each round, while requests are in flight.
+        tokio::time::sleep(Duration::from_millis(700 + 300 * round)).await;
+        fr.kill9();
+        let report = load.await.unwrap();
+        assert!(report.lines_acked > 0, "round {round}: {report}");
+        let round_acked = acked(&record);
+        assert_eq!(
+            round_acked.len() as u64,
+            report.lines_acked,
+            "round {round}"
+        );
+        want.extend(round_acked);
+    }
+    // The store opens after every kill; the last start delivers whatever is left.
+    let fr = FluxrouteProcess::start_on(dir.path(), "fr", &cfg, ingest, admin).await;
+    for cluster in [&a, &b] {
+        // Lines enqueued but not acknowledged before a kill may also arrive: a superset is fine.
+        wait_for_points(cluster, "metrics", &want, true, Duration::from_secs(120)).await;
+    }
+    drop(fr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exhausted_disk_budget_answers_503_and_recovers() {
+    let (a, mut b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let budget =
+        "[queue.embedded.retention]\npolicy = \"keep-until-delivered\"\nmax_bytes = 200000";
+    let fr = Fluxroute::start(&config(&dir.path().join("queue"), &a, &b, budget)).await;
+    let http = support::http_client();
+    // With b down, nothing is committed by both groups: the log only grows.
+    b.kill();
+    let mut accepted = BTreeSet::new();
+    let mut refused = 0;
+    for i in 0..400 {
+        let mut body = String::new();
+        let mut lines = Vec::new();
+        for j in 0..20 {
+            let t = 1_000_000 + i * 100 + j;
+            body.push_str(&format!(
+                "budget,host=h{j} value=\"{}\" {t}\n",
+                "x".repeat(40)
+            ));
+            lines.push(format!("budget,host=h{j} {t}"));
+        }
+        let r = http
+            .post(format!("{}/write?db=d", fr.url()))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            204 => accepted.extend(lines),
+            503 => {
+                assert!(r.headers().contains_key("Retry-After"));
+                refused += 1;
+                if refused >= 3 {
+                    break;
+                }
+            }
+            s => panic!("unexpected {s}: {}", r.text().await.unwrap()),
+        }
+    }
+    assert!(refused >= 3, "the budget never filled");
+    assert!(!accepted.is_empty());
+    // Space returns once b is back and both groups commit: writes go through again.
+    b.restart().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = http
+            .post(format!("{}/write?db=d", fr.url()))
+            .body("budget,host=late value=\"ok\" 5\n")
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 204 {
+            accepted.insert("budget,host=late 5".to_owned());
+            break;
+        }
+        assert_eq!(r.status(), 503);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "writes never resumed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for cluster in [&a, &b] {
+        wait_for_points(cluster, "d", &accepted, false, Duration::from_secs(60)).await;
+    }
+    assert_eq!(stored(&a, "d"), accepted);
+    fr.stop().await.unwrap();
+}
