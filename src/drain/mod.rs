@@ -241,15 +241,7 @@ impl Drain {
             was_up = up;
             // Finished tasks.
             while let Some(res) = inflight.try_join_next() {
-                match res {
-                    Ok(f) if f.done => {
-                        for (p, o) in f.sources {
-                            tracker.finish(p, o);
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(cluster = %name, error = %e, "delivery task failed"),
-                }
+                finish(res, &mut tracker, &name);
                 barrier = false;
             }
             // Start work in log order; DDL is a barrier both ways.
@@ -290,7 +282,23 @@ impl Drain {
                 }
             }
             // Read (poll is cancel safe, but it is never raced: records must not be dropped).
-            let events = match consumer.poll(POLL_MAX_EVENTS, POLL_WAIT).await {
+            // When no more work can start, only take what is there (rebalance events), then
+            // wait for a delivery to finish instead, so a freed slot is refilled at once.
+            let busy = paused || inflight.len() >= max_in_flight;
+            let wait = if busy { Duration::ZERO } else { POLL_WAIT };
+            let polled = consumer.poll(POLL_MAX_EVENTS, wait).await;
+            if busy && polled.as_ref().is_ok_and(Vec::is_empty) {
+                tokio::select! {
+                    Some(res) = inflight.join_next(), if !inflight.is_empty() => {
+                        finish(res, &mut tracker, &name);
+                        barrier = false;
+                    }
+                    () = tokio::time::sleep(POLL_WAIT) => {}
+                    _ = state.changed() => {}
+                    () = cancel.cancelled() => {}
+                }
+            }
+            let events = match polled {
                 Ok(ev) => ev,
                 Err(e) => {
                     tracing::warn!(cluster = %name, error = %e, "reading the queue");
@@ -456,6 +464,23 @@ impl Drain {
         commit(&*consumer, &mut tracker, &name).await;
         tracing::info!(cluster = %name, "drain stopped");
         Ok(())
+    }
+}
+
+/// Finishes the records of a delivery task that completed (not of one cancelled at shutdown).
+fn finish(
+    res: Result<Finished, tokio::task::JoinError>,
+    tracker: &mut OffsetTracker,
+    cluster: &str,
+) {
+    match res {
+        Ok(f) if f.done => {
+            for (p, o) in f.sources {
+                tracker.finish(p, o);
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(%cluster, error = %e, "delivery task failed"),
     }
 }
 
