@@ -563,3 +563,58 @@ async fn broker_down_gives_503_then_recovers_without_restart() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overload_is_shed_before_reading_the_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let broker = Tansu::start(Storage::Memory);
+    let fr = Fluxroute::start(&config(&broker.bootstrap(), "max_concurrent_requests = 1")).await;
+    let http = support::http_client();
+
+    // A slow client holds the only slot: headers sent, body still coming.
+    let body = "slow,host=a v=1 1\n";
+    let mut slow = tokio::net::TcpStream::connect(fr.ingest).await.unwrap();
+    let head = format!(
+        "POST /write?db=telegraf HTTP/1.1\r\nHost: fluxroute\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&body.as_bytes()[..5]).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let m = send(http.get(format!("{}/metrics", fr.admin_url()))).await;
+        if m.body.contains("fluxroute_ingest_requests_in_flight 1") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slow request never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let shed = send(
+        http.post(format!("{}/write?db=telegraf", fr.url()))
+            .body("m v=1 1\n"),
+    )
+    .await;
+    assert_eq!(
+        shed.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        shed.body
+    );
+    assert_eq!(shed.headers["Retry-After"], "2");
+
+    // The slow request completes normally, and the slot is free again.
+    slow.write_all(&body.as_bytes()[5..]).await.unwrap();
+    let mut answer = String::new();
+    slow.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    let ok = send(
+        http.post(format!("{}/write?db=telegraf", fr.url()))
+            .body("m v=1 1\n"),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::NO_CONTENT);
+}

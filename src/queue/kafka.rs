@@ -38,6 +38,8 @@ const HEADER_RP: &str = "rp";
 /// Properties fluxroute sets and a user may not change: the durability promise depends on them.
 const PINNED_PRODUCER: &[(&str, &str)] = &[("enable.idempotence", "true"), ("acks", "all")];
 const PINNED_CONSUMER: &[(&str, &str)] = &[("enable.auto.commit", "false")];
+/// Prefetch cap per consumer-group member, in KiB: enough to keep a drain's batches full.
+const CONSUMER_PREFETCH_KBYTES: u32 = 16 * 1024;
 /// Room for headers and batch framing on top of the payload cap.
 const RECORD_OVERHEAD_BYTES: usize = 64 * 1024;
 
@@ -616,6 +618,17 @@ impl KafkaConsumerGroup {
             .set("auto.offset.reset", "earliest")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false");
+        // Memory is bounded by configuration, not backlog: cap each member's prefetch (librdkafka
+        // defaults to 64 MiB) unless the user chose a value.
+        if !settings
+            .properties
+            .contains_key("queued.max.messages.kbytes")
+        {
+            cfg.set(
+                "queued.max.messages.kbytes",
+                CONSUMER_PREFETCH_KBYTES.to_string(),
+            );
+        }
         let consumer: StreamConsumer<RebalanceLog> = cfg
             .create_with_context(RebalanceLog::default())
             .map_err(|e| Error::Setup(format!("creating Kafka consumer for group {group}: {e}")))?;
