@@ -13,8 +13,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
-use crate::admin::{self, Admin};
+use crate::admin::{self, Admin, AdminParts, ClusterView};
 use crate::config::{Config, Fsync, QueueBackend, RetentionPolicy};
+use crate::control::kafka::KafkaControlStore;
+use crate::control::{Control, ControlStore, FileControlStore};
 use crate::drain::reroute::Reroute;
 use crate::drain::{Drain, DrainKind};
 use crate::health::{self, ClusterHealth};
@@ -109,6 +111,33 @@ pub fn kafka_settings(config: &Config) -> KafkaSettings {
     }
 }
 
+/// Operator control shared by the instances: a compacted topic on Kafka, a file beside the
+/// embedded log. Its state is read before the drains start.
+async fn open_control(config: &Config) -> Result<(Arc<Control>, Arc<dyn ControlStore>), AppError> {
+    let store: Arc<dyn ControlStore> = match config.queue.backend {
+        QueueBackend::Kafka => Arc::new(
+            KafkaControlStore::connect(&kafka_settings(config), QUEUE_SETUP_TIMEOUT).await?,
+        ),
+        QueueBackend::Embedded => {
+            // Beside the log's directory, not in it: the storage engine owns that directory.
+            let dir = &config.queue.embedded.dir;
+            let name = dir
+                .file_name()
+                .map_or_else(|| "queue".into(), |n| n.to_string_lossy().into_owned());
+            Arc::new(FileControlStore::new(
+                dir.with_file_name(format!("{name}-control.json")),
+            ))
+        }
+    };
+    let initial = store.load().await?;
+    let control = Control::new(
+        config.clusters.iter().map(|c| c.name.clone()),
+        &initial,
+        Arc::clone(&store),
+    );
+    Ok((Arc::new(control), store))
+}
+
 /// Embedded queue settings from the validated config.
 pub fn embedded_settings(config: &Config) -> EmbeddedSettings {
     let e = &config.queue.embedded;
@@ -198,6 +227,20 @@ pub async fn run(
     let drain_metrics = DrainMetrics::new(&registry);
     let stop_drains = CancellationToken::new();
     let background = TaskTracker::new();
+    let control = open_control(&config).await?;
+    {
+        let (store, control, cancel) = (
+            Arc::clone(&control.1),
+            Arc::clone(&control.0),
+            stop_drains.clone(),
+        );
+        background.spawn(
+            async move { store.follow(control, cancel).await }
+                .instrument(tracing::info_span!("control")),
+        );
+    }
+    let (control, _) = control;
+    let mut views = Vec::new();
     let mut healths = std::collections::HashMap::new();
     let mut clients = std::collections::HashMap::new();
     for cluster in &config.clusters {
@@ -224,6 +267,12 @@ pub async fn run(
         }
         healths.insert(cluster.name.clone(), Arc::clone(&health));
         clients.insert(cluster.name.clone(), client.clone());
+        views.push(ClusterView {
+            name: cluster.name.clone(),
+            endpoints: cluster.endpoints.iter().map(ToString::to_string).collect(),
+            standby: cluster.standby.clone(),
+            health: Arc::clone(&health),
+        });
         let drain = Drain::new(
             Arc::new(cluster.clone()),
             DrainKind::Primary,
@@ -233,6 +282,10 @@ pub async fn run(
             health,
             drain_metrics.clone(),
         );
+        let drain = match control.subscribe(&cluster.name) {
+            Some(rx) => drain.with_control(rx),
+            None => drain,
+        };
         let span = tracing::info_span!("drain", cluster = %cluster.name);
         let (cancel, grace, name) = (
             stop_drains.clone(),
@@ -268,11 +321,15 @@ pub async fn run(
             routes: route_table(&config),
             queue: Arc::clone(&queue),
             metrics: drain_metrics.clone(),
+            standby_control: control.subscribe(&standby.name),
+        };
+        let Some(primary_control) = control.subscribe(&cluster.name) else {
+            continue;
         };
         let span = tracing::info_span!("reroute", cluster = %cluster.name, standby = %standby.name);
         background.spawn(
             reroute
-                .run(stop_drains.clone(), config.shutdown.grace)
+                .run(primary_control, stop_drains.clone(), config.shutdown.grace)
                 .instrument(span),
         );
     }
@@ -289,11 +346,16 @@ pub async fn run(
         },
         IngestMetrics::new(&registry),
     ));
-    let admin = Arc::new(Admin::new(
+    let admin = Arc::new(Admin::new(AdminParts {
         registry,
-        config.admin.token.as_ref().map(|t| t.expose().to_owned()),
-        config.redacted_json(),
-    ));
+        token: config.admin.token.as_ref().map(|t| t.expose().to_owned()),
+        config_view: config.redacted_json(),
+        control,
+        clusters: views,
+        drain_metrics,
+        producer: Arc::clone(&producer),
+        backend: config.queue.backend.as_str(),
+    }));
 
     let ingest_addr = listeners.ingest.local_addr().ok();
     let admin_addr = listeners.admin.local_addr().ok();

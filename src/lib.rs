@@ -33,6 +33,7 @@ pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod drain;
 pub mod health;
 pub mod influx;

@@ -130,6 +130,8 @@ pub struct DrainMetrics {
     pub lag_seconds: prometheus::GaugeVec,
     /// 1 while the cluster's writes are rerouted to its standby.
     pub reroute_active: IntGaugeVec,
+    /// Records the cluster's group committed past (its progress through the queue).
+    pub records_committed: IntCounterVec,
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -216,6 +218,12 @@ impl DrainMetrics {
                 registry,
                 "fluxroute_drain_lag_records",
                 "Records not yet committed by the cluster's consumer group",
+                &["cluster"],
+            ),
+            records_committed: counter_vec(
+                registry,
+                "fluxroute_drain_records_committed_total",
+                "Queue records the cluster's consumer group committed past",
                 &["cluster"],
             ),
             reroute_active: gauge_vec(

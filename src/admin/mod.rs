@@ -1,36 +1,117 @@
 //! The ops HTTP API on its own listener.
 //!
-//! Endpoints so far:
-//! - `GET /metrics` — Prometheus text format; no auth (scrapers rarely carry tokens; it holds no
-//!   secrets and no database names).
-//! - `GET /admin/v1/config` — the running configuration with secrets redacted; `Authorization:
-//!   Bearer <token>` when `[admin] token` is set.
+//! Every `/admin/v1/*` endpoint needs `Authorization: Bearer <token>` when `[admin] token` is set
+//! (the config refuses a non-loopback admin listener without one); `/metrics` and `/` are open.
+//!
+//! | method | path | what |
+//! | --- | --- | --- |
+//! | GET | `/metrics` | Prometheus text format |
+//! | GET | `/admin/v1/status` | clusters (state, endpoints, lag, rate, catch-up estimate, dead letters), queue, version, uptime |
+//! | POST | `/admin/v1/clusters/{name}/pause` | stop the cluster's drain on every instance; the queue buffers |
+//! | POST | `/admin/v1/clusters/{name}/resume` | resume it |
+//! | POST | `/admin/v1/clusters/{name}/replay?since=<RFC3339>` | re-deliver the cluster's records from that time (idempotent) |
+//! | POST | `/admin/v1/clusters/{name}/reroute?enabled=true\|false\|auto` | force the reroute to the standby on or off, or back to automatic |
+//! | GET | `/admin/v1/config` | the running configuration, secrets redacted |
+//! | GET | `/admin/v1/openapi.json` | this table as an OpenAPI 3 document |
+//!
+//! Errors are JSON `{"error": "..."}`: 401 without a valid token, 404 for an unknown cluster,
+//! 400 for a bad argument, 405 for a wrong method, 503 when the action cannot be shared with the
+//! other instances.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::extract::State;
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use prometheus::Registry;
+use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
+
+use crate::control::{Control, ControlError, ReplayRequest, RerouteMode};
+use crate::health::ClusterHealth;
+use crate::metrics::DrainMetrics;
+use crate::queue::Producer;
+
+/// How long the status page waits for the queue's health.
+const QUEUE_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the admin API knows of one cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterView {
+    /// Name.
+    pub name: String,
+    /// Endpoint URLs.
+    pub endpoints: Vec<String>,
+    /// Standby cluster, if any.
+    pub standby: Option<String>,
+    /// Health.
+    pub health: Arc<ClusterHealth>,
+}
 
 /// Shared state of the admin routes.
 #[derive(Debug)]
 pub struct Admin {
     registry: Registry,
     token: Option<String>,
-    config_view: serde_json::Value,
+    config_view: Value,
+    control: Arc<Control>,
+    clusters: Vec<ClusterView>,
+    drain_metrics: DrainMetrics,
+    producer: Arc<dyn Producer>,
+    backend: &'static str,
+    started: Instant,
+    rates: Mutex<HashMap<String, RateSample>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RateSample {
+    at: Instant,
+    lines: u64,
+    records: u64,
+    lines_per_s: f64,
+    records_per_s: f64,
+}
+
+/// Everything [`Admin`] is built from.
+#[derive(Debug)]
+pub struct AdminParts {
+    /// The metrics registry.
+    pub registry: Registry,
+    /// Bearer token, when configured.
+    pub token: Option<String>,
+    /// The redacted configuration.
+    pub config_view: Value,
+    /// Operator control.
+    pub control: Arc<Control>,
+    /// The clusters.
+    pub clusters: Vec<ClusterView>,
+    /// Drain metrics (lag, rates).
+    pub drain_metrics: DrainMetrics,
+    /// The queue's producer (for its health).
+    pub producer: Arc<dyn Producer>,
+    /// Queue backend name.
+    pub backend: &'static str,
 }
 
 impl Admin {
     /// Builds the admin API state.
-    pub fn new(registry: Registry, token: Option<String>, config_view: serde_json::Value) -> Admin {
+    pub fn new(parts: AdminParts) -> Admin {
         Admin {
-            registry,
-            token,
-            config_view,
+            registry: parts.registry,
+            token: parts.token,
+            config_view: parts.config_view,
+            control: parts.control,
+            clusters: parts.clusters,
+            drain_metrics: parts.drain_metrics,
+            producer: parts.producer,
+            backend: parts.backend,
+            started: Instant::now(),
+            rates: Mutex::new(HashMap::new()),
         }
     }
 
@@ -44,14 +125,190 @@ impl Admin {
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|given| bool::from(given.trim().as_bytes().ct_eq(token.as_bytes())))
     }
+
+    /// Lines/s and records/s written to `cluster`, from the counters since the last look.
+    fn rates(&self, cluster: &str) -> (f64, f64) {
+        let lines = self
+            .drain_metrics
+            .lines_written
+            .with_label_values(&[cluster])
+            .get();
+        let records = self
+            .drain_metrics
+            .records_committed
+            .with_label_values(&[cluster])
+            .get();
+        let now = Instant::now();
+        let Ok(mut rates) = self.rates.lock() else {
+            return (0.0, 0.0);
+        };
+        let prev = rates.get(cluster).copied();
+        let sample = match prev {
+            Some(p) if now.duration_since(p.at) < Duration::from_secs(1) => p,
+            Some(p) => {
+                let dt = now.duration_since(p.at).as_secs_f64();
+                RateSample {
+                    at: now,
+                    lines,
+                    records,
+                    lines_per_s: lines.saturating_sub(p.lines) as f64 / dt,
+                    records_per_s: records.saturating_sub(p.records) as f64 / dt,
+                }
+            }
+            None => RateSample {
+                at: now,
+                lines,
+                records,
+                lines_per_s: 0.0,
+                records_per_s: 0.0,
+            },
+        };
+        rates.insert(cluster.to_owned(), sample);
+        (sample.lines_per_s, sample.records_per_s)
+    }
+
+    async fn status(&self) -> Value {
+        let queue = self.producer.check_health(QUEUE_HEALTH_TIMEOUT).await;
+        let mut clusters = Vec::new();
+        for c in &self.clusters {
+            let health = c.health.current();
+            let control = self.control.get(&c.name).unwrap_or_default();
+            let rerouting = self
+                .drain_metrics
+                .reroute_active
+                .with_label_values(&[&c.name])
+                .get()
+                == 1;
+            let lag_records = self
+                .drain_metrics
+                .lag_records
+                .with_label_values(&[&c.name])
+                .get();
+            let lag_seconds = self
+                .drain_metrics
+                .lag_seconds
+                .with_label_values(&[&c.name])
+                .get();
+            let dead_letters: u64 = crate::drain::REASON_CLASSES
+                .iter()
+                .map(|r| {
+                    self.drain_metrics
+                        .dead_letters
+                        .with_label_values(&[c.name.as_str(), r])
+                        .get()
+                })
+                .sum();
+            let (lines_per_s, records_per_s) = self.rates(&c.name);
+            let state = if health.misconfigured.is_some() {
+                "misconfigured"
+            } else if control.paused {
+                "paused"
+            } else if rerouting {
+                "rerouting"
+            } else if health.is_up() {
+                "up"
+            } else {
+                "down"
+            };
+            let eta = (lag_records > 0 && records_per_s > 0.0)
+                .then(|| lag_records as f64 / records_per_s);
+            let errors = c.health.last_errors();
+            let endpoints: Vec<Value> = c
+                .endpoints
+                .iter()
+                .enumerate()
+                .map(|(i, url)| {
+                    json!({
+                        "url": url,
+                        "up": health.endpoints_up.get(i).copied().unwrap_or(false),
+                        "last_error": errors.get(i).cloned().flatten(),
+                    })
+                })
+                .collect();
+            clusters.push(json!({
+                "name": c.name,
+                "state": state,
+                "up": health.is_up(),
+                "paused": control.paused,
+                "misconfigured": health.misconfigured,
+                "standby": c.standby,
+                "reroute": { "mode": control.reroute, "active": rerouting },
+                "endpoints": endpoints,
+                "lag_records": lag_records,
+                "lag_seconds": lag_seconds,
+                "write_rate_lines_per_second": lines_per_s,
+                "catch_up_eta_seconds": eta,
+                "dead_letters": dead_letters,
+            }));
+        }
+        json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_seconds": self.started.elapsed().as_secs(),
+            "queue": {
+                "backend": self.backend,
+                "healthy": queue.is_ok(),
+                "error": queue.err().map(|e| e.to_string()),
+            },
+            "clusters": clusters,
+        })
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
 }
 
 /// The admin API's routes.
 pub fn router(admin: Arc<Admin>) -> Router {
+    let api = Router::new()
+        .route("/admin/v1/status", get(status).fallback(method_not_allowed))
+        .route("/admin/v1/config", get(config).fallback(method_not_allowed))
+        .route(
+            "/admin/v1/openapi.json",
+            get(openapi).fallback(method_not_allowed),
+        )
+        .route(
+            "/admin/v1/clusters/{name}/pause",
+            post(pause).fallback(method_not_allowed),
+        )
+        .route(
+            "/admin/v1/clusters/{name}/resume",
+            post(resume).fallback(method_not_allowed),
+        )
+        .route(
+            "/admin/v1/clusters/{name}/replay",
+            post(replay).fallback(method_not_allowed),
+        )
+        .route(
+            "/admin/v1/clusters/{name}/reroute",
+            post(reroute).fallback(method_not_allowed),
+        )
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&admin),
+            require_token,
+        ));
     Router::new()
         .route("/metrics", get(metrics))
-        .route("/admin/v1/config", get(config))
+        .merge(api)
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such admin endpoint") })
         .with_state(admin)
+}
+
+async fn require_token(State(admin): State<Arc<Admin>>, req: Request, next: Next) -> Response {
+    if admin.is_authorized(req.headers()) {
+        next.run(req).await
+    } else {
+        let mut r = error(StatusCode::UNAUTHORIZED, "missing or invalid bearer token");
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        r
+    }
+}
+
+async fn method_not_allowed() -> Response {
+    error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
 }
 
 async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
@@ -62,14 +319,160 @@ async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
         .into_response()
 }
 
-async fn config(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response {
-    if !admin.is_authorized(&headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            axum::Json(serde_json::json!({ "error": "missing or invalid bearer token" })),
-        )
-            .into_response();
-    }
+async fn status(State(admin): State<Arc<Admin>>) -> Response {
+    axum::Json(admin.status().await).into_response()
+}
+
+async fn config(State(admin): State<Arc<Admin>>) -> Response {
     axum::Json(admin.config_view.clone()).into_response()
+}
+
+fn query(raw: Option<&str>, key: &str) -> Option<String> {
+    form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn act(
+    admin: &Admin,
+    cluster: &str,
+    f: impl FnOnce(&mut crate::control::ClusterControl),
+) -> Response {
+    match admin.control.update(cluster, f).await {
+        Ok(state) => axum::Json(json!({ "cluster": cluster, "control": state })).into_response(),
+        Err(ControlError::UnknownCluster(c)) => {
+            error(StatusCode::NOT_FOUND, format!("unknown cluster {c:?}"))
+        }
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+async fn pause(State(admin): State<Arc<Admin>>, Path(name): Path<String>) -> Response {
+    act(&admin, &name, |c| c.paused = true).await
+}
+
+async fn resume(State(admin): State<Arc<Admin>>, Path(name): Path<String>) -> Response {
+    act(&admin, &name, |c| c.paused = false).await
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+async fn replay(
+    State(admin): State<Arc<Admin>>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let Some(since) = query(q.as_deref(), "since") else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "missing parameter since=<RFC3339 time>",
+        );
+    };
+    let since_ms = match humantime::parse_rfc3339_weak(&since) {
+        Ok(t) => t
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("since={since:?} is not an RFC 3339 time: {e}"),
+            )
+        }
+    };
+    let id = now_ms();
+    act(&admin, &name, |c| {
+        c.replay = Some(ReplayRequest { id, since_ms })
+    })
+    .await
+}
+
+async fn reroute(
+    State(admin): State<Arc<Admin>>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let Some(mode) = query(q.as_deref(), "enabled")
+        .as_deref()
+        .and_then(RerouteMode::parse)
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "parameter enabled must be true, false or auto",
+        );
+    };
+    if let Some(c) = admin.clusters.iter().find(|c| c.name == name) {
+        if c.standby.is_none() && mode == RerouteMode::On {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("cluster {name:?} has no standby to reroute to"),
+            );
+        }
+    }
+    act(&admin, &name, |c| c.reroute = mode).await
+}
+
+/// The admin API as an OpenAPI 3 document, built from the same table as the module docs.
+pub fn openapi_document() -> Value {
+    let cluster =
+        json!({ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } });
+    let ok = |what: &str| json!({ "200": { "description": what }, "401": { "description": "missing or invalid bearer token" } });
+    let action = |summary: &str, extra: Option<Value>| {
+        let mut params = vec![cluster.clone()];
+        params.extend(extra);
+        json!({ "post": { "summary": summary, "parameters": params, "responses": {
+            "200": { "description": "the cluster's new control state" },
+            "400": { "description": "bad argument" },
+            "401": { "description": "missing or invalid bearer token" },
+            "404": { "description": "unknown cluster" },
+            "503": { "description": "the action could not be shared with the other instances" } } } })
+    };
+    json!({
+        "openapi": "3.0.3",
+        "info": { "title": "fluxroute admin API", "version": env!("CARGO_PKG_VERSION") },
+        "components": { "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } } },
+        "security": [ { "bearer": [] } ],
+        "paths": {
+            "/metrics": { "get": { "summary": "Prometheus metrics", "security": [], "responses": { "200": { "description": "text format" } } } },
+            "/admin/v1/status": { "get": { "summary": "clusters, queue, version and uptime", "responses": ok("status") } },
+            "/admin/v1/config": { "get": { "summary": "running configuration, secrets redacted", "responses": ok("config") } },
+            "/admin/v1/openapi.json": { "get": { "summary": "this document", "responses": ok("OpenAPI document") } },
+            "/admin/v1/clusters/{name}/pause": action("pause the cluster's drain on every instance", None),
+            "/admin/v1/clusters/{name}/resume": action("resume the cluster's drain", None),
+            "/admin/v1/clusters/{name}/replay": action("re-deliver the cluster's records since a time",
+                Some(json!({ "name": "since", "in": "query", "required": true, "schema": { "type": "string", "format": "date-time" } }))),
+            "/admin/v1/clusters/{name}/reroute": action("force rerouting to the standby on/off, or automatic",
+                Some(json!({ "name": "enabled", "in": "query", "required": true, "schema": { "type": "string", "enum": ["true", "false", "auto"] } }))),
+        }
+    })
+}
+
+async fn openapi() -> Response {
+    axum::Json(openapi_document()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openapi_lists_every_admin_route() {
+        let doc = openapi_document();
+        let paths = doc["paths"].as_object().unwrap();
+        for p in [
+            "/metrics",
+            "/admin/v1/status",
+            "/admin/v1/config",
+            "/admin/v1/openapi.json",
+            "/admin/v1/clusters/{name}/pause",
+            "/admin/v1/clusters/{name}/resume",
+            "/admin/v1/clusters/{name}/replay",
+            "/admin/v1/clusters/{name}/reroute",
+        ] {
+            assert!(paths.contains_key(p), "{p}");
+        }
+    }
 }

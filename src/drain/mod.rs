@@ -33,6 +33,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ClusterConfig, Endpoint};
+use crate::control::{ClusterControl, ReplayRequest};
 use crate::health::{ClusterHealth, ClusterState};
 use crate::influx::{classify, ClusterClient, Outcome};
 use crate::metrics::DrainMetrics;
@@ -109,6 +110,7 @@ pub enum DrainKind {
 pub struct Drain {
     cluster: Arc<ClusterConfig>,
     kind: DrainKind,
+    control: Option<watch::Receiver<ClusterControl>>,
     routes: RouteTable,
     queue: Arc<dyn Queue>,
     deliverer: Arc<Deliverer>,
@@ -174,10 +176,18 @@ impl Drain {
         Drain {
             cluster,
             kind,
+            control: None,
             routes,
             queue,
             deliverer,
         }
+    }
+
+    /// Follows the operator's control of the target cluster: pause, and (own drain only)
+    /// replay requests.
+    pub fn with_control(mut self, control: watch::Receiver<ClusterControl>) -> Drain {
+        self.control = Some(control);
+        self
     }
 
     /// The consumer group this drain reads with.
@@ -206,6 +216,12 @@ impl Drain {
             .filter(|_| primary)
             .map(|r| CatchUp::new(r.get() as f64));
         let mut was_up = true;
+        let mut control = self.control.clone();
+        // Replay requests made before this start were applied by the instance that got them.
+        let mut last_replay = control
+            .as_ref()
+            .and_then(|c| c.borrow().replay.map(|r| r.id));
+        let mut pending_replay: Option<ReplayRequest> = None;
         let mut state = self.deliverer.health.subscribe();
         let max_in_flight = self.cluster.max_in_flight.get();
         let mut batcher = Batcher::new(
@@ -245,7 +261,8 @@ impl Drain {
                 barrier = false;
             }
             // Start work in log order; DDL is a barrier both ways.
-            while inflight.len() < max_in_flight && !barrier {
+            let operator_paused = control.as_ref().is_some_and(|c| c.borrow().paused);
+            while inflight.len() < max_in_flight && !barrier && !operator_paused {
                 match ready.front() {
                     Some(Work::CreateDatabase { .. }) if !inflight.is_empty() => break,
                     Some(Work::Write(b))
@@ -270,8 +287,41 @@ impl Drain {
                     }
                 }
             }
-            // Pause reading while the cluster is down or enough work is waiting.
-            let want_pause = !state.borrow().is_up() || ready.len() >= max_in_flight * 2;
+            // Replay: finish what was read, then seek back and re-deliver from the time.
+            if primary && pending_replay.is_none() {
+                let req = control.as_mut().and_then(|c| c.borrow_and_update().replay);
+                if let Some(req) = req.filter(|r| Some(r.id) != last_replay) {
+                    tracing::info!(cluster = %name, since_ms = req.since_ms, "replay requested");
+                    pending_replay = Some(req);
+                }
+            }
+            if let Some(req) = pending_replay {
+                ready.extend(batcher.take_all().into_iter().map(Work::Write));
+                if ready.is_empty() && inflight.is_empty() {
+                    commit(&*consumer, &mut tracker, &name, &m).await;
+                    match consumer.seek_to_time(req.since_ms).await {
+                        Ok(positions) => {
+                            for &(p, pos) in &positions {
+                                tracker.reset(p, pos);
+                            }
+                            commit(&*consumer, &mut tracker, &name, &m).await;
+                            tracing::info!(cluster = %name, ?positions, "replaying from the requested time");
+                            last_replay = Some(req.id);
+                            pending_replay = None;
+                        }
+                        Err(e) => {
+                            tracing::warn!(cluster = %name, error = %e, "seeking for a replay; retrying")
+                        }
+                    }
+                }
+            }
+            // Pause reading while the cluster is down, paused by an operator, about to replay,
+            // or enough work is waiting.
+            let operator_paused = control.as_ref().is_some_and(|c| c.borrow().paused);
+            let want_pause = !state.borrow().is_up()
+                || operator_paused
+                || pending_replay.is_some()
+                || ready.len() >= max_in_flight * 2;
             if want_pause != paused {
                 match consumer.set_paused(want_pause).await {
                     Ok(()) => {
@@ -318,7 +368,7 @@ impl Drain {
                     Event::Revoked(parts) => {
                         tracing::info!(cluster = %name, ?parts, "partitions revoked");
                         // Commit what is finished; unfinished records go to the new owner.
-                        commit(&*consumer, &mut tracker, &name).await;
+                        commit(&*consumer, &mut tracker, &name, &m).await;
                         batcher.drop_partitions(&parts);
                         ready.retain(|w| match w {
                             Work::Write(b) => !b.sources.iter().any(|(p, _)| parts.contains(p)),
@@ -397,7 +447,7 @@ impl Drain {
             }
             ready.extend(batcher.take_expired(now).into_iter().map(Work::Write));
             if last_commit.elapsed() >= COMMIT_INTERVAL {
-                commit(&*consumer, &mut tracker, &name).await;
+                commit(&*consumer, &mut tracker, &name, &m).await;
                 last_commit = Instant::now();
             }
             if primary && last_lag.elapsed() >= LAG_INTERVAL {
@@ -461,7 +511,7 @@ impl Drain {
                 }
             }
         }
-        commit(&*consumer, &mut tracker, &name).await;
+        commit(&*consumer, &mut tracker, &name, &m).await;
         tracing::info!(cluster = %name, "drain stopped");
         Ok(())
     }
@@ -505,13 +555,23 @@ fn publish_state(m: &DrainMetrics, cluster: &str, s: &ClusterState, health: &Clu
     }
 }
 
-async fn commit(consumer: &dyn ConsumerGroup, tracker: &mut OffsetTracker, cluster: &str) {
+async fn commit(
+    consumer: &dyn ConsumerGroup,
+    tracker: &mut OffsetTracker,
+    cluster: &str,
+    m: &DrainMetrics,
+) {
     let positions = tracker.committable();
     if positions.is_empty() {
         return;
     }
     match consumer.commit(&positions).await {
-        Ok(()) => tracker.committed(&positions),
+        Ok(()) => {
+            let advanced = tracker.committed(&positions);
+            m.records_committed
+                .with_label_values(&[cluster])
+                .inc_by(advanced);
+        }
         Err(e) => tracing::warn!(%cluster, error = %e, "commit failed; will retry"),
     }
 }
@@ -560,6 +620,18 @@ fn select_lines(payload: &Bytes, keep: impl Fn(&str) -> bool) -> (Bytes, usize) 
     }
     (Bytes::from(out), n)
 }
+
+/// Every reason class a dead letter can have.
+pub const REASON_CLASSES: &[&str] = &[
+    "field_type_conflict",
+    "beyond_retention",
+    "retention_policy_not_found",
+    "database_not_found",
+    "parse",
+    "too_large",
+    "other",
+    "undecodable",
+];
 
 /// The bounded reason class of a dead letter.
 fn reason_class(reason: &str) -> &'static str {

@@ -9,23 +9,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::{group_name, reroute_group_name, Drain, DrainKind};
 use crate::config::ClusterConfig;
+use crate::control::{ClusterControl, RerouteMode};
 use crate::health::ClusterHealth;
 use crate::influx::ClusterClient;
 use crate::metrics::DrainMetrics;
 use crate::queue::Queue;
 use crate::route::RouteTable;
-
-/// Waits until the cluster's Up-ness is `up`; `false` when the state is gone.
-async fn wait(
-    state: &mut tokio::sync::watch::Receiver<crate::health::ClusterState>,
-    up: bool,
-) -> bool {
-    state.wait_for(|s| s.is_up() == up).await.is_ok()
-}
 
 /// What a reroute needs: the watched cluster, its standby, and the standby's delivery parts.
 #[derive(Debug)]
@@ -46,78 +40,115 @@ pub struct Reroute {
     pub queue: Arc<dyn Queue>,
     /// Metrics.
     pub metrics: DrainMetrics,
+    /// The standby's operator control (a paused standby pauses the reroute into it).
+    pub standby_control: Option<watch::Receiver<ClusterControl>>,
 }
 
 impl Reroute {
-    /// Watches the primary until `cancel`, rerouting during its outages.
-    pub async fn run(self, cancel: CancellationToken, grace: Duration) {
+    /// Watches the primary until `cancel`, rerouting during its outages (after
+    /// `reroute_after`), or as the operator forces it (`control`: on / off / auto).
+    pub async fn run(
+        self,
+        mut control: watch::Receiver<ClusterControl>,
+        cancel: CancellationToken,
+        grace: Duration,
+    ) {
         let name = self.primary.name.clone();
         let active = self.metrics.reroute_active.with_label_values(&[&name]);
         active.set(0);
         let mut state = self.primary_health.subscribe();
+        let mut down_since: Option<tokio::time::Instant> = None;
+        let mut running: Option<(CancellationToken, tokio::task::JoinHandle<()>)> = None;
         loop {
-            // Wait for an outage, then for it to last `reroute_after`.
-            tokio::select! {
-                () = cancel.cancelled() => return,
-                r = wait(&mut state, false) => if !r { return },
-            }
-            tokio::select! {
-                () = cancel.cancelled() => return,
-                _ = wait(&mut state, true) => continue,
-                () = tokio::time::sleep(self.primary.reroute_after) => {}
-            }
-            let positions = match self.queue.group_positions(&group_name(&name)).await {
-                Ok(p) => p
-                    .into_iter()
-                    .filter_map(|(p, o)| Some((p, o?)))
-                    .collect::<Vec<_>>(),
-                Err(e) => {
-                    tracing::warn!(cluster = %name, error = %e, "reading positions for the reroute; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
+            let up = state.borrow_and_update().is_up();
+            down_since = if up {
+                None
+            } else {
+                down_since.or_else(|| Some(tokio::time::Instant::now()))
             };
-            if let Err(e) = self
-                .queue
-                .seed_group(&reroute_group_name(&name), &positions)
-                .await
-            {
-                tracing::warn!(cluster = %name, error = %e, "seeding the reroute group; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            tracing::warn!(cluster = %name, standby = %self.standby.name, "cluster down past reroute_after; rerouting its writes to the standby");
-            active.set(1);
-            let drain = Drain::new(
-                Arc::clone(&self.standby),
-                DrainKind::Reroute { from: name.clone() },
-                self.routes.clone(),
-                Arc::clone(&self.queue),
-                self.standby_client.clone(),
-                Arc::clone(&self.standby_health),
-                self.metrics.clone(),
-            );
-            let stop = cancel.child_token();
-            let run = drain.run(stop.clone(), grace);
-            tokio::pin!(run);
-            tokio::select! {
-                r = &mut run => {
-                    if let Err(e) = r {
-                        tracing::error!(cluster = %name, error = %e, "reroute drain failed");
+            let mode = control.borrow_and_update().reroute;
+            let due = down_since.map(|t| t + self.primary.reroute_after);
+            let want = match mode {
+                RerouteMode::On => true,
+                RerouteMode::Off => false,
+                RerouteMode::Auto => due.is_some_and(|d| tokio::time::Instant::now() >= d),
+            };
+            if want && running.is_none() {
+                match self.start(&name, grace, &cancel).await {
+                    Ok(r) => {
+                        tracing::warn!(cluster = %name, standby = %self.standby.name, ?mode, "rerouting the cluster's writes to its standby");
+                        active.set(1);
+                        running = Some(r);
+                    }
+                    Err(e) => {
+                        tracing::warn!(cluster = %name, error = %e, "starting the reroute; retrying")
                     }
                 }
-                _ = wait(&mut state, true) => {
+            } else if !want {
+                if let Some((stop, handle)) = running.take() {
                     stop.cancel();
-                    if let Err(e) = run.await {
-                        tracing::error!(cluster = %name, error = %e, "reroute drain failed");
-                    }
+                    let _ = handle.await;
+                    active.set(0);
+                    tracing::info!(cluster = %name, "reroute stopped");
                 }
             }
-            active.set(0);
-            tracing::info!(cluster = %name, "reroute stopped");
-            if cancel.is_cancelled() {
-                return;
+            let wake = match (want, running.is_some(), mode, due) {
+                // Waiting for reroute_after to pass, or retrying a failed start.
+                (false, _, RerouteMode::Auto, Some(d)) => d,
+                (true, false, _, _) => tokio::time::Instant::now() + Duration::from_secs(1),
+                _ => tokio::time::Instant::now() + Duration::from_secs(3600),
+            };
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                r = state.changed() => if r.is_err() { break },
+                r = control.changed() => if r.is_err() { break },
+                () = tokio::time::sleep_until(wake) => {}
             }
         }
+        if let Some((stop, handle)) = running.take() {
+            stop.cancel();
+            let _ = handle.await;
+        }
+        active.set(0);
+    }
+
+    /// Seeds the reroute group at the primary's committed positions and starts its drain.
+    async fn start(
+        &self,
+        name: &str,
+        grace: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<(CancellationToken, tokio::task::JoinHandle<()>), crate::queue::Error> {
+        let positions = self.queue.group_positions(&group_name(name)).await?;
+        let positions: Vec<(u32, i64)> = positions
+            .into_iter()
+            .filter_map(|(p, o)| Some((p, o?)))
+            .collect();
+        self.queue
+            .seed_group(&reroute_group_name(name), &positions)
+            .await?;
+        let mut drain = Drain::new(
+            Arc::clone(&self.standby),
+            DrainKind::Reroute {
+                from: name.to_owned(),
+            },
+            self.routes.clone(),
+            Arc::clone(&self.queue),
+            self.standby_client.clone(),
+            Arc::clone(&self.standby_health),
+            self.metrics.clone(),
+        );
+        if let Some(c) = &self.standby_control {
+            drain = drain.with_control(c.clone());
+        }
+        let stop = cancel.child_token();
+        let token = stop.clone();
+        let owner = name.to_owned();
+        let handle = tokio::spawn(async move {
+            if let Err(e) = drain.run(token, grace).await {
+                tracing::error!(cluster = %owner, error = %e, "reroute drain failed");
+            }
+        });
+        Ok((stop, handle))
     }
 }

@@ -70,13 +70,19 @@ impl OffsetTracker {
         out
     }
 
-    /// Records that `positions` are committed.
-    pub fn committed(&mut self, positions: &[(u32, i64)]) {
+    /// Records that `positions` are committed; returns how many records the positions moved
+    /// forward past (partitions seen for the first time count from nothing).
+    pub fn committed(&mut self, positions: &[(u32, i64)]) -> u64 {
+        let mut advanced = 0;
         for &(p, pos) in positions {
             if let Some(t) = self.parts.get_mut(&p) {
+                if let Some(prev) = t.committed {
+                    advanced += u64::try_from(pos - prev).unwrap_or(0);
+                }
                 t.committed = Some(pos);
             }
         }
+        advanced
     }
 
     /// Forgets revoked partitions (their uncommitted records go to the new owner).
@@ -84,6 +90,18 @@ impl OffsetTracker {
         for p in partitions {
             self.parts.remove(p);
         }
+    }
+
+    /// Starts `partition` over at `position` (after a seek): nothing pending, to be committed.
+    pub fn reset(&mut self, partition: u32, position: i64) {
+        self.parts.insert(
+            partition,
+            PartitionTrack {
+                pending: BTreeMap::new(),
+                next: Some(position),
+                committed: None,
+            },
+        );
     }
 
     /// Whether `partition` is tracked (assigned and read from).

@@ -65,7 +65,7 @@ pub struct KafkaSettings {
 }
 
 impl KafkaSettings {
-    fn client_config(&self, pinned: &[(&str, &str)]) -> Result<ClientConfig, Error> {
+    pub(crate) fn client_config(&self, pinned: &[(&str, &str)]) -> Result<ClientConfig, Error> {
         let mut cfg = ClientConfig::new();
         cfg.set("bootstrap.servers", self.brokers.join(","));
         for (k, v) in &self.properties {
@@ -158,9 +158,22 @@ impl KafkaProducer {
     }
 }
 
-async fn ensure_topic(
+pub(crate) async fn ensure_topic(
     settings: &KafkaSettings,
     name: &str,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let partitions = i32::try_from(settings.partitions)
+        .map_err(|_| Error::Setup("partitions too large".into()))?;
+    ensure_topic_with(settings, name, partitions, &[], timeout).await
+}
+
+/// Creates topic `name` with `partitions` and topic `configs` unless it exists.
+pub(crate) async fn ensure_topic_with(
+    settings: &KafkaSettings,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
     timeout: Duration,
 ) -> Result<(), Error> {
     let cfg = settings.client_config(&[])?;
@@ -169,9 +182,10 @@ async fn ensure_topic(
         .map_err(|e| Error::Setup(format!("creating Kafka admin client: {e}")))?;
     let replication = i32::try_from(settings.replication_factor)
         .map_err(|_| Error::Setup("replication_factor too large".into()))?;
-    let partitions = i32::try_from(settings.partitions)
-        .map_err(|_| Error::Setup("partitions too large".into()))?;
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
+    for &(k, v) in configs {
+        topic = topic.set(k, v);
+    }
     let opts = AdminOptions::new()
         .operation_timeout(Some(timeout))
         .request_timeout(Some(timeout));
@@ -792,6 +806,53 @@ impl ConsumerGroup for KafkaConsumerGroup {
             self.consumer.resume(&assignment)
         };
         r.map_err(|e| Error::unavailable(format!("pausing/resuming group {}", self.group), e))
+    }
+
+    async fn seek_to_time(&self, since_ms: i64) -> Result<Vec<(u32, i64)>, Error> {
+        let consumer = Arc::clone(&self.consumer);
+        let group = self.group.clone();
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            let unavailable =
+                |e| Error::unavailable(format!("seeking group {group} to {since_ms} ms"), e);
+            let assignment = consumer.assignment().map_err(unavailable)?;
+            let mut query = TopicPartitionList::new();
+            for e in assignment.elements() {
+                query
+                    .add_partition_offset(&topic, e.partition(), Offset::Offset(since_ms))
+                    .map_err(unavailable)?;
+            }
+            let found = consumer
+                .offsets_for_times(query, Duration::from_secs(10))
+                .map_err(unavailable)?;
+            let mut out = Vec::new();
+            for e in found.elements() {
+                let target = match e.offset() {
+                    Offset::Offset(o) => o,
+                    // No record at or after the time: the end of the partition.
+                    _ => {
+                        consumer
+                            .fetch_watermarks(&topic, e.partition(), Duration::from_secs(5))
+                            .map_err(unavailable)?
+                            .1
+                    }
+                };
+                consumer
+                    .seek(
+                        &topic,
+                        e.partition(),
+                        Offset::Offset(target),
+                        Duration::from_secs(10),
+                    )
+                    .map_err(unavailable)?;
+                if let Ok(p) = u32::try_from(e.partition()) {
+                    out.push((p, target));
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| Error::Setup(format!("seek task failed: {e}")))?
     }
 
     async fn lag(&self) -> Result<Vec<(u32, i64)>, Error> {

@@ -329,6 +329,15 @@ pub trait ConsumerGroup: Send + Sync + fmt::Debug {
     /// [`Error::Unavailable`] when offsets cannot be read.
     async fn lag(&self) -> Result<Vec<(u32, i64)>, Error>;
 
+    /// Moves this member's read position on every assigned partition to the first record
+    /// appended at or after `since_ms` (the end when there is none) and returns the new
+    /// positions; the caller commits them once the records before were dealt with. Used to
+    /// replay a cluster from a point in time.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when offsets cannot be looked up or the seek is refused.
+    async fn seek_to_time(&self, since_ms: i64) -> Result<Vec<(u32, i64)>, Error>;
+
     /// The group's committed positions for `partitions` (`None` when never committed).
     ///
     /// # Errors

@@ -715,6 +715,46 @@ impl ConsumerGroup for EmbeddedMember {
             .await
     }
 
+    /// Moves every partition's read position to its first record appended at or after
+    /// `since_ms` (scanning keys only, from the retained head).
+    async fn seek_to_time(&self, since_ms: i64) -> Result<Vec<(u32, i64)>, Error> {
+        let mut m = self.member.lock().await;
+        let parts = self.shared.lock_state().parts.clone();
+        let store = self.shared.store.clone();
+        let since_us = since_ms.saturating_mul(1000);
+        let heads: Vec<(i64, i64)> = parts.iter().map(|p| (p.head, p.next)).collect();
+        let targets = tokio::task::spawn_blocking(move || -> Result<Vec<i64>, Error> {
+            let mut out = Vec::with_capacity(heads.len());
+            for (p, (head, next)) in heads.into_iter().enumerate() {
+                let partition = u32::try_from(p).unwrap_or(u32::MAX);
+                let mut target = next;
+                for facts in store.facts_from(partition, head) {
+                    let facts = facts?;
+                    if facts.append_us >= since_us {
+                        target = facts.offset;
+                        break;
+                    }
+                }
+                out.push(target);
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| Error::Unavailable {
+            context: "seeking the queue store".into(),
+            source: e.to_string().into(),
+        })??;
+        if m.positions.len() < targets.len() {
+            m.positions.resize(targets.len(), 0);
+        }
+        let mut out = Vec::with_capacity(targets.len());
+        for (p, t) in targets.into_iter().enumerate() {
+            m.positions[p] = t;
+            out.push((u32::try_from(p).unwrap_or(u32::MAX), t));
+        }
+        Ok(out)
+    }
+
     /// While paused, polls return only [`Event::Assigned`] / [`Event::Revoked`]; reading
     /// resumes after the last record returned.
     async fn set_paused(&self, paused: bool) -> Result<(), Error> {
