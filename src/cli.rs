@@ -40,6 +40,62 @@ enum Command {
     },
     /// Write generated line protocol to an InfluxDB write endpoint and report rates and latency.
     Loadgen(Box<crate::loadgen::LoadgenArgs>),
+    /// Operate a running fluxroute through its admin API.
+    Ctl(CtlArgs),
+}
+
+/// `fluxroute ctl`: the admin API as a command.
+#[derive(Debug, clap::Args)]
+pub struct CtlArgs {
+    /// Admin API base URL.
+    #[arg(
+        long,
+        env = "FLUXROUTE_ADMIN_URL",
+        default_value = "http://127.0.0.1:8087"
+    )]
+    url: String,
+    /// Bearer token of the admin API.
+    #[arg(long, env = "FLUXROUTE_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print the API's JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    verb: CtlVerb,
+}
+
+#[derive(Debug, Subcommand)]
+enum CtlVerb {
+    /// Clusters, endpoints, lag, rates and the queue.
+    Status,
+    /// Pause a cluster's drain on every instance (the queue buffers meanwhile).
+    Pause {
+        /// Cluster name.
+        cluster: String,
+    },
+    /// Resume a paused cluster.
+    Resume {
+        /// Cluster name.
+        cluster: String,
+    },
+    /// Re-deliver a cluster's records from a time on (harmless: replays overwrite).
+    Replay {
+        /// Cluster name.
+        cluster: String,
+        /// RFC 3339 time, e.g. 2026-11-25T10:00:00Z.
+        #[arg(long)]
+        since: String,
+    },
+    /// Force rerouting a cluster's writes to its standby on or off, or back to automatic.
+    Reroute {
+        /// Cluster name.
+        cluster: String,
+        /// true, false or auto.
+        #[arg(long)]
+        enabled: String,
+    },
+    /// The running configuration (secrets redacted).
+    Config,
 }
 
 fn env_map() -> HashMap<String, String> {
@@ -99,6 +155,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.block_on(serve(cfg))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Ctl(args) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the tokio runtime")?;
+            match rt.block_on(ctl(&args)) {
+                Ok(out) => {
+                    println!("{out}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("fluxroute ctl: {e:#}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
         Command::Loadgen(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -151,4 +223,151 @@ async fn wait_for_signal() -> std::io::Result<()> {
     tokio::signal::ctrl_c().await?;
     tracing::info!("signal received");
     Ok(())
+}
+
+/// Runs a `ctl` verb; returns what to print.
+async fn ctl(args: &CtlArgs) -> anyhow::Result<String> {
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .build()
+        .context("building the HTTP client")?;
+    let base = args.url.trim_end_matches('/');
+    let (method, path) = match &args.verb {
+        CtlVerb::Status => (reqwest::Method::GET, "/admin/v1/status".to_owned()),
+        CtlVerb::Config => (reqwest::Method::GET, "/admin/v1/config".to_owned()),
+        CtlVerb::Pause { cluster } => (
+            reqwest::Method::POST,
+            format!("/admin/v1/clusters/{}/pause", enc(cluster)),
+        ),
+        CtlVerb::Resume { cluster } => (
+            reqwest::Method::POST,
+            format!("/admin/v1/clusters/{}/resume", enc(cluster)),
+        ),
+        CtlVerb::Replay { cluster, since } => (
+            reqwest::Method::POST,
+            format!(
+                "/admin/v1/clusters/{}/replay?since={}",
+                enc(cluster),
+                enc(since)
+            ),
+        ),
+        CtlVerb::Reroute { cluster, enabled } => (
+            reqwest::Method::POST,
+            format!(
+                "/admin/v1/clusters/{}/reroute?enabled={}",
+                enc(cluster),
+                enc(enabled)
+            ),
+        ),
+    };
+    let mut req = http.request(method, format!("{base}{path}"));
+    if let Some(t) = &args.token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req
+        .send()
+        .await
+        .with_context(|| format!("reaching the admin API at {base}"))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json_or_text().await;
+    if !status.is_success() {
+        let msg = body
+            .get("error")
+            .and_then(|e| e.as_str())
+            .map_or_else(|| body.to_string(), str::to_owned);
+        anyhow::bail!("{status}: {msg}");
+    }
+    if args.json {
+        return Ok(serde_json::to_string_pretty(&body)?);
+    }
+    Ok(match &args.verb {
+        CtlVerb::Status => status_table(&body),
+        CtlVerb::Config => serde_json::to_string_pretty(&body)?,
+        _ => {
+            let c = &body["control"];
+            format!(
+                "{}: paused={} reroute={} replay={}",
+                body["cluster"].as_str().unwrap_or_default(),
+                c["paused"],
+                c["reroute"].as_str().unwrap_or_default(),
+                c["replay"]
+            )
+        }
+    })
+}
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Reads a JSON body, or wraps a non-JSON one as `{"error": text}`.
+trait JsonOrText {
+    async fn json_or_text(self) -> serde_json::Value;
+}
+
+impl JsonOrText for reqwest::Response {
+    async fn json_or_text(self) -> serde_json::Value {
+        let text = self.text().await.unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({ "error": text.trim() }))
+    }
+}
+
+/// The status as a table for people.
+fn status_table(v: &serde_json::Value) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let q = &v["queue"];
+    let _ = writeln!(
+        out,
+        "fluxroute {}  up {}s  queue {} {}",
+        v["version"].as_str().unwrap_or("?"),
+        v["uptime_seconds"],
+        q["backend"].as_str().unwrap_or("?"),
+        if q["healthy"].as_bool() == Some(true) {
+            "healthy".to_owned()
+        } else {
+            format!("UNHEALTHY: {}", q["error"])
+        }
+    );
+    let _ = writeln!(
+        out,
+        "{:<16} {:<14} {:>10} {:>9} {:>12} {:>9} {:>6}  ENDPOINTS",
+        "CLUSTER", "STATE", "LAG", "LAG(s)", "LINES/s", "ETA(s)", "DEAD"
+    );
+    for c in v["clusters"].as_array().cloned().unwrap_or_default() {
+        let eps: Vec<String> = c["endpoints"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["url"].as_str().unwrap_or("?"),
+                    if e["up"].as_bool() == Some(true) {
+                        "up"
+                    } else {
+                        "DOWN"
+                    }
+                )
+            })
+            .collect();
+        let eta = c["catch_up_eta_seconds"]
+            .as_f64()
+            .map_or_else(|| "-".to_owned(), |s| format!("{s:.0}"));
+        let _ = writeln!(
+            out,
+            "{:<16} {:<14} {:>10} {:>9.1} {:>12.0} {:>9} {:>6}  {}",
+            c["name"].as_str().unwrap_or("?"),
+            c["state"].as_str().unwrap_or("?"),
+            c["lag_records"],
+            c["lag_seconds"].as_f64().unwrap_or(0.0),
+            c["write_rate_lines_per_second"].as_f64().unwrap_or(0.0),
+            eta,
+            c["dead_letters"],
+            eps.join(", ")
+        );
+    }
+    out.trim_end().to_owned()
 }
