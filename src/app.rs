@@ -354,6 +354,7 @@ pub async fn run(
         clusters: views,
         drain_metrics,
         producer: Arc::clone(&producer),
+        dead_letters: queue.dead_letters(),
         backend: config.queue.backend.as_str(),
     }));
 

@@ -96,6 +96,54 @@ enum CtlVerb {
     },
     /// The running configuration (secrets redacted).
     Config,
+    /// Batches clusters refused for good.
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(DeadLetterVerb),
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLetterVerb {
+    /// List dead letters, oldest first.
+    List {
+        /// Only this cluster's.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Only this reason class (e.g. field_type_conflict).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Start at this id.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Re-enqueue dead letters after their cause is fixed.
+    Replay {
+        /// Only this cluster's.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Only this reason class.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Delete dead letters with an id below `--before` (all without it).
+    Purge {
+        /// Exclusive upper bound of the ids to delete.
+        #[arg(long)]
+        before: Option<u64>,
+    },
+}
+
+fn filter_query(cluster: Option<&String>, reason: Option<&String>) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    if let Some(c) = cluster {
+        q.append_pair("cluster", c);
+    }
+    if let Some(r) = reason {
+        q.append_pair("reason", r);
+    }
+    q.finish()
 }
 
 fn env_map() -> HashMap<String, String> {
@@ -260,6 +308,32 @@ async fn ctl(args: &CtlArgs) -> anyhow::Result<String> {
                 enc(enabled)
             ),
         ),
+        CtlVerb::DeadLetters(DeadLetterVerb::List {
+            cluster,
+            reason,
+            from,
+            limit,
+        }) => (
+            reqwest::Method::GET,
+            format!(
+                "/admin/v1/dead-letters?from={from}&limit={limit}&{}",
+                filter_query(cluster.as_ref(), reason.as_ref())
+            ),
+        ),
+        CtlVerb::DeadLetters(DeadLetterVerb::Replay { cluster, reason }) => (
+            reqwest::Method::POST,
+            format!(
+                "/admin/v1/dead-letters/replay?{}",
+                filter_query(cluster.as_ref(), reason.as_ref())
+            ),
+        ),
+        CtlVerb::DeadLetters(DeadLetterVerb::Purge { before }) => (
+            reqwest::Method::POST,
+            match before {
+                Some(b) => format!("/admin/v1/dead-letters/purge?before={b}"),
+                None => "/admin/v1/dead-letters/purge".to_owned(),
+            },
+        ),
     };
     let mut req = http.request(method, format!("{base}{path}"));
     if let Some(t) = &args.token {
@@ -284,6 +358,14 @@ async fn ctl(args: &CtlArgs) -> anyhow::Result<String> {
     Ok(match &args.verb {
         CtlVerb::Status => status_table(&body),
         CtlVerb::Config => serde_json::to_string_pretty(&body)?,
+        CtlVerb::DeadLetters(DeadLetterVerb::List { .. }) => dead_letter_table(&body),
+        CtlVerb::DeadLetters(DeadLetterVerb::Replay { .. }) => format!(
+            "replayed {} dead letters ({} lines); last id {}",
+            body["replayed_letters"], body["replayed_lines"], body["last_id"]
+        ),
+        CtlVerb::DeadLetters(DeadLetterVerb::Purge { .. }) => {
+            format!("purged dead letters below id {}", body["purged_before"])
+        }
         _ => {
             let c = &body["control"];
             format!(
@@ -311,6 +393,35 @@ impl JsonOrText for reqwest::Response {
         let text = self.text().await.unwrap_or_default();
         serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({ "error": text.trim() }))
     }
+}
+
+/// Dead letters as a table for people.
+fn dead_letter_table(v: &serde_json::Value) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!(
+        "{:>8}  {:<14} {:<16} {:<24} {:>6}  {:>6}  REASON\n",
+        "ID", "CLUSTER", "DB", "CLASS", "STATUS", "LINES"
+    );
+    for l in v["dead_letters"].as_array().cloned().unwrap_or_default() {
+        let lines = l["lines"].as_str().map_or(0, |t| t.lines().count());
+        let mut reason = l["reason"].as_str().unwrap_or_default().to_owned();
+        reason.truncate(80);
+        let _ = writeln!(
+            out,
+            "{:>8}  {:<14} {:<16} {:<24} {:>6}  {:>6}  {}",
+            l["id"],
+            l["cluster"].as_str().unwrap_or("?"),
+            l["db"].as_str().unwrap_or("?"),
+            l["reason_class"].as_str().unwrap_or("?"),
+            l["status"],
+            lines,
+            reason
+        );
+    }
+    if let Some(next) = v["next"].as_u64() {
+        let _ = writeln!(out, "(more: --from {next})");
+    }
+    out.trim_end().to_owned()
 }
 
 /// The status as a table for people.

@@ -436,3 +436,109 @@ async fn a_pause_given_to_one_instance_stops_the_drain_on_the_other() {
     )
     .await;
 }
+
+async fn dead_letter_cycle(fr: &Fluxroute, a: &Influxd) {
+    let first = write(fr, "m", 0..5).await;
+    wait_for_points(a, "d", &first, false, Duration::from_secs(30)).await;
+    // A field type conflict: v was a float, now a string.
+    let r = support::http_client()
+        .post(format!("{}/write?db=d", fr.url()))
+        .body("m,host=h9 v=\"text\" 2000000\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let listed = loop {
+        let (ok, out, err) = ctl(fr, &["dead-letters", "list", "--cluster", "a"]);
+        assert!(ok, "{err}");
+        if out.contains("field_type_conflict") {
+            break out;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no dead letter listed: {out}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(listed.contains("ID") && listed.contains(" d "), "{listed}");
+    let (s, v) = admin(
+        fr,
+        reqwest::Method::GET,
+        "/admin/v1/dead-letters?reason=field_type_conflict",
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let letters = v["dead_letters"].as_array().unwrap();
+    assert_eq!(letters.len(), 1, "{v}");
+    assert!(letters[0]["lines"]
+        .as_str()
+        .unwrap()
+        .contains("v=\"text\" 2000000"));
+    let (_, v) = admin(
+        fr,
+        reqwest::Method::GET,
+        "/admin/v1/dead-letters?reason=parse",
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(
+        v["dead_letters"].as_array().unwrap().len(),
+        0,
+        "filter by reason"
+    );
+    let (s, _) = admin(
+        fr,
+        reqwest::Method::GET,
+        "/admin/v1/dead-letters?limit=lots",
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // Fix the cause (the measurement is dropped), replay: the line arrives; purge: list empty.
+    let r = a
+        .request("POST", "/query?db=d&q=DROP%20MEASUREMENT%20m", &[])
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (ok, out, err) = ctl(fr, &["dead-letters", "replay", "--cluster", "a"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("replayed 1 dead letters"), "{out}");
+    let want = BTreeSet::from(["m,host=h9 2000000".to_owned()]);
+    wait_for_points(a, "d", &want, true, Duration::from_secs(30)).await;
+    let (ok, out, err) = ctl(fr, &["dead-letters", "purge"]);
+    assert!(ok, "{err}: {out}");
+    let (_, v) = admin(
+        fr,
+        reqwest::Method::GET,
+        "/admin/v1/dead-letters",
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(v["dead_letters"].as_array().unwrap().len(), 0, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letters_list_replay_purge_on_kafka() {
+    let broker = Tansu::start(Storage::Memory);
+    let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
+    let fr = Fluxroute::start_with_env(&config(&broker, &a, &b, ""), &env()).await;
+    dead_letter_cycle(&fr, &a).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letters_list_replay_purge_on_the_embedded_queue() {
+    let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
+    let broker = Tansu::start(Storage::Memory);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&broker, &a, &b, "").replace(
+        "[queue]\nbackend = \"kafka\"",
+        &format!(
+            "[queue]\nbackend = \"embedded\"\n[queue.embedded]\ndir = \"{}\"",
+            dir.path().join("q").display()
+        ),
+    );
+    let fr = Fluxroute::start_with_env(&cfg, &env()).await;
+    dead_letter_cycle(&fr, &a).await;
+}

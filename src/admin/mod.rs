@@ -5,12 +5,16 @@
 //!
 //! | method | path | what |
 //! | --- | --- | --- |
+//! | GET | `/` | the status page: one self-contained HTML file that polls `/admin/v1/status` every 2 s (open; it holds no data and asks for the token on a 401) |
 //! | GET | `/metrics` | Prometheus text format |
 //! | GET | `/admin/v1/status` | clusters (state, endpoints, lag, rate, catch-up estimate, dead letters), queue, version, uptime |
 //! | POST | `/admin/v1/clusters/{name}/pause` | stop the cluster's drain on every instance; the queue buffers |
 //! | POST | `/admin/v1/clusters/{name}/resume` | resume it |
 //! | POST | `/admin/v1/clusters/{name}/replay?since=<RFC3339>` | re-deliver the cluster's records from that time (idempotent) |
 //! | POST | `/admin/v1/clusters/{name}/reroute?enabled=true\|false\|auto` | force the reroute to the standby on or off, or back to automatic |
+//! | GET | `/admin/v1/dead-letters?cluster=&reason=&from=&limit=` | refused batches, oldest first, paged by id |
+//! | POST | `/admin/v1/dead-letters/replay?cluster=&reason=` | re-enqueue matching letters' lines (after the cause is fixed) |
+//! | POST | `/admin/v1/dead-letters/purge?before=<id>` | delete letters with a lower id (all without `before`) |
 //! | GET | `/admin/v1/config` | the running configuration, secrets redacted |
 //! | GET | `/admin/v1/openapi.json` | this table as an OpenAPI 3 document |
 //!
@@ -35,10 +39,18 @@ use subtle::ConstantTimeEq;
 use crate::control::{Control, ControlError, ReplayRequest, RerouteMode};
 use crate::health::ClusterHealth;
 use crate::metrics::DrainMetrics;
-use crate::queue::Producer;
+use crate::queue::{DeadLetterSink, Producer, StoredDeadLetter};
 
 /// How long the status page waits for the queue's health.
 const QUEUE_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The status page served at `GET /`: inline CSS and JS, no external assets.
+const STATUS_PAGE: &str = include_str!("page.html");
+
+/// The page loads nothing from elsewhere and talks only to this listener.
+const STATUS_PAGE_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; \
+    style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; form-action 'none'; \
+    frame-ancestors 'none'; base-uri 'none'";
 
 /// What the admin API knows of one cluster.
 #[derive(Debug, Clone)]
@@ -63,6 +75,7 @@ pub struct Admin {
     clusters: Vec<ClusterView>,
     drain_metrics: DrainMetrics,
     producer: Arc<dyn Producer>,
+    dead_letters: Arc<dyn DeadLetterSink>,
     backend: &'static str,
     started: Instant,
     rates: Mutex<HashMap<String, RateSample>>,
@@ -92,8 +105,10 @@ pub struct AdminParts {
     pub clusters: Vec<ClusterView>,
     /// Drain metrics (lag, rates).
     pub drain_metrics: DrainMetrics,
-    /// The queue's producer (for its health).
+    /// The queue's producer (for its health, and to replay dead letters).
     pub producer: Arc<dyn Producer>,
+    /// The dead-letter store.
+    pub dead_letters: Arc<dyn DeadLetterSink>,
     /// Queue backend name.
     pub backend: &'static str,
 }
@@ -109,6 +124,7 @@ impl Admin {
             clusters: parts.clusters,
             drain_metrics: parts.drain_metrics,
             producer: parts.producer,
+            dead_letters: parts.dead_letters,
             backend: parts.backend,
             started: Instant::now(),
             rates: Mutex::new(HashMap::new()),
@@ -283,11 +299,24 @@ pub fn router(admin: Arc<Admin>) -> Router {
             "/admin/v1/clusters/{name}/reroute",
             post(reroute).fallback(method_not_allowed),
         )
+        .route(
+            "/admin/v1/dead-letters",
+            get(list_dead_letters).fallback(method_not_allowed),
+        )
+        .route(
+            "/admin/v1/dead-letters/replay",
+            post(replay_dead_letters).fallback(method_not_allowed),
+        )
+        .route(
+            "/admin/v1/dead-letters/purge",
+            post(purge_dead_letters).fallback(method_not_allowed),
+        )
         .layer(middleware::from_fn_with_state(
             Arc::clone(&admin),
             require_token,
         ));
     Router::new()
+        .route("/", get(page).fallback(method_not_allowed))
         .route("/metrics", get(metrics))
         .merge(api)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such admin endpoint") })
@@ -309,6 +338,21 @@ async fn require_token(State(admin): State<Arc<Admin>>, req: Request, next: Next
 
 async fn method_not_allowed() -> Response {
     error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+}
+
+async fn page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::CONTENT_SECURITY_POLICY, STATUS_PAGE_CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            // The page may carry ?token= in its URL until its script removes it.
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        STATUS_PAGE,
+    )
+        .into_response()
 }
 
 async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
@@ -415,6 +459,129 @@ async fn reroute(
     act(&admin, &name, |c| c.reroute = mode).await
 }
 
+/// Most letters listed per page.
+const MAX_PAGE: usize = 1000;
+/// Letters read per step while replaying.
+const REPLAY_STEP: usize = 200;
+
+struct LetterFilter {
+    cluster: Option<String>,
+    reason: Option<String>,
+}
+
+impl LetterFilter {
+    fn from_query(q: Option<&str>) -> LetterFilter {
+        LetterFilter {
+            cluster: query(q, "cluster"),
+            reason: query(q, "reason"),
+        }
+    }
+
+    fn matches(&self, l: &StoredDeadLetter) -> bool {
+        self.cluster.as_ref().is_none_or(|c| *c == l.cluster)
+            && self.reason.as_ref().is_none_or(|r| *r == l.reason_class)
+    }
+}
+
+/// A numeric query parameter; `Err` is the message of a 400.
+fn number<T: std::str::FromStr>(q: Option<&str>, key: &str, default: T) -> Result<T, String> {
+    match query(q, key) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| format!("{key}={v:?} is not a number")),
+    }
+}
+
+async fn list_dead_letters(State(admin): State<Arc<Admin>>, RawQuery(q): RawQuery) -> Response {
+    let q = q.as_deref();
+    let filter = LetterFilter::from_query(q);
+    let (from, limit) = match (number(q, "from", 0u64), number(q, "limit", 100usize)) {
+        (Ok(f), Ok(l)) => (f, l.clamp(1, MAX_PAGE)),
+        (Err(m), _) | (_, Err(m)) => return error(StatusCode::BAD_REQUEST, m),
+    };
+    // Read forward until a page of matching letters (or the end) is found.
+    let mut out = Vec::new();
+    let mut cursor = from;
+    loop {
+        let page = match admin.dead_letters.list(cursor, limit).await {
+            Ok(p) => p,
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        };
+        let Some(last) = page.last().map(|l| l.id) else {
+            break;
+        };
+        cursor = last + 1;
+        out.extend(page.into_iter().filter(|l| filter.matches(l)));
+        if out.len() >= limit {
+            out.truncate(limit);
+            cursor = out.last().map_or(cursor, |l| l.id + 1);
+            break;
+        }
+    }
+    let next = (out.len() == limit).then_some(cursor);
+    axum::Json(json!({ "dead_letters": out, "next": next })).into_response()
+}
+
+async fn replay_dead_letters(State(admin): State<Arc<Admin>>, RawQuery(q): RawQuery) -> Response {
+    let filter = LetterFilter::from_query(q.as_deref());
+    let (mut cursor, mut letters, mut lines, mut last_id) = (0u64, 0u64, 0u64, None);
+    loop {
+        let page = match admin.dead_letters.list(cursor, REPLAY_STEP).await {
+            Ok(p) => p,
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        };
+        let Some(last) = page.last().map(|l| l.id) else {
+            break;
+        };
+        cursor = last + 1;
+        for l in page.into_iter().filter(|l| filter.matches(l)) {
+            let target = crate::ingest::encode::Target {
+                db: &l.db,
+                rp: &l.rp,
+                partitions: admin.producer.partitions(),
+                max_record_bytes: admin.producer.max_record_bytes(),
+            };
+            // Stored lines are normalized: nanosecond timestamps, no receive time needed.
+            let encoded = crate::ingest::encode::encode(
+                &l.lines,
+                crate::line_protocol::Precision::Nanosecond,
+                0,
+                target,
+            );
+            if let Err(e) = admin.producer.enqueue(encoded.records).await {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "replaying dead letter {}: {e} ({letters} letters replayed before it)",
+                        l.id
+                    ),
+                );
+            }
+            letters += 1;
+            lines += encoded.accepted as u64;
+            last_id = Some(l.id);
+        }
+    }
+    tracing::info!(letters, lines, "dead letters replayed");
+    axum::Json(json!({ "replayed_letters": letters, "replayed_lines": lines, "last_id": last_id }))
+        .into_response()
+}
+
+async fn purge_dead_letters(State(admin): State<Arc<Admin>>, RawQuery(q): RawQuery) -> Response {
+    let before = match number(q.as_deref(), "before", u64::MAX) {
+        Ok(b) => b,
+        Err(m) => return error(StatusCode::BAD_REQUEST, m),
+    };
+    match admin.dead_letters.purge(before).await {
+        Ok(()) => {
+            tracing::info!(before, "dead letters purged");
+            axum::Json(json!({ "purged_before": before })).into_response()
+        }
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
 /// The admin API as an OpenAPI 3 document, built from the same table as the module docs.
 pub fn openapi_document() -> Value {
     let cluster =
@@ -436,6 +603,7 @@ pub fn openapi_document() -> Value {
         "components": { "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } } },
         "security": [ { "bearer": [] } ],
         "paths": {
+            "/": { "get": { "summary": "status page (HTML; polls /admin/v1/status)", "security": [], "responses": { "200": { "description": "text/html" } } } },
             "/metrics": { "get": { "summary": "Prometheus metrics", "security": [], "responses": { "200": { "description": "text format" } } } },
             "/admin/v1/status": { "get": { "summary": "clusters, queue, version and uptime", "responses": ok("status") } },
             "/admin/v1/config": { "get": { "summary": "running configuration, secrets redacted", "responses": ok("config") } },
@@ -444,6 +612,26 @@ pub fn openapi_document() -> Value {
             "/admin/v1/clusters/{name}/resume": action("resume the cluster's drain", None),
             "/admin/v1/clusters/{name}/replay": action("re-deliver the cluster's records since a time",
                 Some(json!({ "name": "since", "in": "query", "required": true, "schema": { "type": "string", "format": "date-time" } }))),
+            "/admin/v1/dead-letters": { "get": { "summary": "refused batches, oldest first, paged by id", "parameters": [
+                { "name": "cluster", "in": "query", "schema": { "type": "string" } },
+                { "name": "reason", "in": "query", "schema": { "type": "string" } },
+                { "name": "from", "in": "query", "schema": { "type": "integer" } },
+                { "name": "limit", "in": "query", "schema": { "type": "integer" } } ], "responses": ok("a page of dead letters and the next id") } },
+            "/admin/v1/dead-letters/replay": { "post": { "summary": "re-enqueue matching dead letters", "parameters": [
+                { "name": "cluster", "in": "query", "schema": { "type": "string" } },
+                { "name": "reason", "in": "query", "schema": { "type": "string" } } ], "responses": ok("counts replayed") } },
+            "/admin/v1/dead-letters/purge": { "post": { "summary": "delete dead letters below an id (all by default)", "parameters": [
+                { "name": "before", "in": "query", "schema": { "type": "integer" } } ], "responses": ok("purged") } },
+            "/admin/v1/dead-letters": { "get": { "summary": "refused batches, oldest first, paged by id", "parameters": [
+                { "name": "cluster", "in": "query", "schema": { "type": "string" } },
+                { "name": "reason", "in": "query", "schema": { "type": "string" } },
+                { "name": "from", "in": "query", "schema": { "type": "integer" } },
+                { "name": "limit", "in": "query", "schema": { "type": "integer" } } ], "responses": ok("a page of dead letters and the next id") } },
+            "/admin/v1/dead-letters/replay": { "post": { "summary": "re-enqueue matching dead letters", "parameters": [
+                { "name": "cluster", "in": "query", "schema": { "type": "string" } },
+                { "name": "reason", "in": "query", "schema": { "type": "string" } } ], "responses": ok("counts replayed") } },
+            "/admin/v1/dead-letters/purge": { "post": { "summary": "delete dead letters below an id (all by default)", "parameters": [
+                { "name": "before", "in": "query", "schema": { "type": "integer" } } ], "responses": ok("purged") } },
             "/admin/v1/clusters/{name}/reroute": action("force rerouting to the standby on/off, or automatic",
                 Some(json!({ "name": "enabled", "in": "query", "required": true, "schema": { "type": "string", "enum": ["true", "false", "auto"] } }))),
         }
@@ -463,6 +651,7 @@ mod tests {
         let doc = openapi_document();
         let paths = doc["paths"].as_object().unwrap();
         for p in [
+            "/",
             "/metrics",
             "/admin/v1/status",
             "/admin/v1/config",
@@ -471,6 +660,9 @@ mod tests {
             "/admin/v1/clusters/{name}/resume",
             "/admin/v1/clusters/{name}/replay",
             "/admin/v1/clusters/{name}/reroute",
+            "/admin/v1/dead-letters",
+            "/admin/v1/dead-letters/replay",
+            "/admin/v1/dead-letters/purge",
         ] {
             assert!(paths.contains_key(p), "{p}");
         }

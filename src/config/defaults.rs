@@ -101,7 +101,7 @@ pub const BATCH_MAX_BYTES: NonZeroUsize = nz_usize(4_000_000);
 /// Small enough for near-real-time dashboards, large enough to fill batches under load.
 pub const BATCH_LINGER: Duration = Duration::from_millis(200);
 /// Keeps a cluster busy without overloading it; bounds drain memory.
-pub const MAX_IN_FLIGHT: NonZeroUsize = nz_usize(4);
+pub const MAX_IN_FLIGHT: NonZeroUsize = nz_usize(8);
 /// Telegraf expects its database to exist; creating it avoids dead-lettering the stream.
 pub const CREATE_DATABASES: bool = true;
 /// 0 = unlimited: replay as fast as the cluster accepts.

@@ -56,6 +56,9 @@ const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
 /// How often the lag is read from the queue.
 const LAG_INTERVAL: Duration = Duration::from_secs(2);
 
+/// A lag query running beside the drain loop.
+type LagTask = tokio::task::JoinHandle<Result<Vec<(u32, i64)>, queue::Error>>;
+
 /// The consumer group of a cluster's drain.
 pub fn group_name(cluster: &str) -> String {
     format!("fluxroute-drain-{cluster}")
@@ -209,7 +212,8 @@ impl Drain {
             DrainKind::Primary => (target.clone(), true),
             DrainKind::Reroute { from } => (from.clone(), false),
         };
-        let consumer = self.queue.join(&self.group()).await?;
+        let consumer: Arc<dyn ConsumerGroup> = Arc::from(self.queue.join(&self.group()).await?);
+        let mut lag_task: Option<LagTask> = None;
         let mut catch_up = self
             .cluster
             .catchup_rate
@@ -450,36 +454,47 @@ impl Drain {
                 commit(&*consumer, &mut tracker, &name, &m).await;
                 last_commit = Instant::now();
             }
-            if primary && last_lag.elapsed() >= LAG_INTERVAL {
+            // The lag is read off the loop (it takes broker round trips).
+            if primary && lag_task.is_none() && last_lag.elapsed() >= LAG_INTERVAL {
                 last_lag = Instant::now();
-                if let Ok(lag) = consumer.lag().await {
-                    let records: i64 = lag.iter().map(|(_, l)| l).sum();
-                    m.lag_records.with_label_values(&[&name]).set(records);
-                    if records == 0 && tracker.pending() == 0 {
-                        caught_up_at = Instant::now();
-                        if let Some(c) = catch_up.as_mut().filter(|c| c.active) {
-                            tracing::info!(cluster = %name, "caught up");
-                            c.active = false;
-                        }
+                let c = Arc::clone(&consumer);
+                lag_task = Some(tokio::spawn(async move { c.lag().await }));
+            }
+            let finished = match lag_task.take_if(|t| t.is_finished()) {
+                // Finished: the await returns at once.
+                Some(t) => t.await.ok().and_then(Result::ok),
+                None => None,
+            };
+            if let Some(lag) = finished {
+                let records: i64 = lag.iter().map(|(_, l)| l).sum();
+                m.lag_records.with_label_values(&[&name]).set(records);
+                if records == 0 && tracker.pending() == 0 {
+                    caught_up_at = Instant::now();
+                    if let Some(c) = catch_up.as_mut().filter(|c| c.active) {
+                        tracing::info!(cluster = %name, "caught up");
+                        c.active = false;
                     }
-                    let oldest = tracker
-                        .oldest_pending_ms()
-                        .map(|ms| now_ms().saturating_sub(ms) as f64 / 1000.0);
-                    let behind = if records > 0 {
-                        caught_up_at.elapsed().as_secs_f64()
-                    } else {
-                        0.0
-                    };
-                    m.lag_seconds
-                        .with_label_values(&[&name])
-                        .set(oldest.unwrap_or(0.0).max(behind));
                 }
+                let oldest = tracker
+                    .oldest_pending_ms()
+                    .map(|ms| now_ms().saturating_sub(ms) as f64 / 1000.0);
+                let behind = if records > 0 {
+                    caught_up_at.elapsed().as_secs_f64()
+                } else {
+                    0.0
+                };
+                m.lag_seconds
+                    .with_label_values(&[&name])
+                    .set(oldest.unwrap_or(0.0).max(behind));
             }
             if state.has_changed().unwrap_or(false) {
                 continue;
             }
         }
 
+        if let Some(t) = lag_task.take() {
+            t.abort();
+        }
         // Shutdown: write what is open, let in-flight work finish within the grace period.
         tracing::info!(cluster = %name, in_flight = inflight.len(), "drain stopping");
         let deadline = tokio::time::Instant::now() + grace;

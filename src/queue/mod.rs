@@ -162,7 +162,37 @@ pub struct DeadLetter {
     pub lines: Bytes,
 }
 
-/// Where refused batches go (`<topic>-dead-letters` on Kafka).
+/// A dead letter as stored, with its id (its position in the dead-letter store).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StoredDeadLetter {
+    /// Position in the store: ids increase; purging removes every id below a bound.
+    pub id: u64,
+    /// When it was stored (ms since the epoch; 0 when unknown).
+    pub appended_ms: i64,
+    /// Cluster that refused it.
+    pub cluster: String,
+    /// Database written to.
+    pub db: String,
+    /// Retention policy.
+    pub rp: String,
+    /// HTTP status of the refusal.
+    pub status: u16,
+    /// The cluster's error text.
+    pub reason: String,
+    /// Bounded reason class.
+    pub reason_class: String,
+    /// Source records (partition, offset).
+    pub sources: Vec<(u32, i64)>,
+    /// The refused lines.
+    #[serde(serialize_with = "ser_lines")]
+    pub lines: Bytes,
+}
+
+fn ser_lines<S: serde::Serializer>(lines: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(lines))
+}
+
+/// Where refused batches go (`<topic>-dead-letters` on Kafka), and where operators find them.
 #[async_trait]
 pub trait DeadLetterSink: Send + Sync + fmt::Debug {
     /// Stores a dead letter durably.
@@ -170,6 +200,18 @@ pub trait DeadLetterSink: Send + Sync + fmt::Debug {
     /// # Errors
     /// As [`Producer::enqueue`].
     async fn dead_letter(&self, letter: DeadLetter) -> Result<(), Error>;
+
+    /// Up to `max` stored letters with `id >= from`, oldest first (purged ones excluded).
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    async fn list(&self, from: u64, max: usize) -> Result<Vec<StoredDeadLetter>, Error>;
+
+    /// Removes every letter with `id < before`.
+    ///
+    /// # Errors
+    /// When the store refuses.
+    async fn purge(&self, before: u64) -> Result<(), Error>;
 }
 
 /// Queue failures, with what the caller needs to decide: retry, or whose fault it is.

@@ -190,7 +190,6 @@ pub(super) fn encode_dead_letter(letter: &DeadLetter, appended_ms: i64) -> Vec<u
 }
 
 /// Decodes a stored dead letter into its header and lines.
-#[cfg(test)]
 pub(super) fn decode_dead_letter(v: &Bytes) -> Option<(DeadLetterHeader, Bytes)> {
     let len = usize::try_from(u32::from_le_bytes(v.get(..4)?.try_into().ok()?)).ok()?;
     let header = serde_json::from_slice(v.get(4..4 + len)?).ok()?;

@@ -100,6 +100,7 @@ use tokio::sync::{oneshot, watch, Semaphore};
 
 use super::{
     ConsumerGroup, DeadLetter, DeadLetterSink, Error, Event, OutgoingRecord, Producer, Queue,
+    StoredDeadLetter,
 };
 use store::{PartitionState, Store};
 use writer::{Envelope, Request, Writer};
@@ -510,6 +511,37 @@ impl DeadLetterSink for EmbeddedDeadLetters {
         let letter = Box::new(letter);
         self.shared
             .call(|reply| Request::DeadLetter { letter, reply })
+            .await
+    }
+
+    async fn list(&self, from: u64, max: usize) -> Result<Vec<StoredDeadLetter>, Error> {
+        let store = self.shared.store.clone();
+        let read = tokio::task::spawn_blocking(move || store.read_dead_letters(from, max))
+            .await
+            .map_err(|e| Error::Unavailable {
+                context: "reading dead letters".into(),
+                source: e.to_string().into(),
+            })??;
+        Ok(read
+            .into_iter()
+            .map(|(id, h, lines)| StoredDeadLetter {
+                id,
+                appended_ms: h.appended_ms,
+                cluster: h.cluster,
+                db: h.db,
+                rp: h.rp,
+                status: h.status,
+                reason: h.reason,
+                reason_class: h.reason_class,
+                sources: h.sources,
+                lines,
+            })
+            .collect())
+    }
+
+    async fn purge(&self, before: u64) -> Result<(), Error> {
+        self.shared
+            .call(|reply| Request::PurgeDeadLetters { before, reply })
             .await
     }
 }

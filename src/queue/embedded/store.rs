@@ -312,7 +312,6 @@ impl Store {
     }
 }
 
-#[cfg(test)]
 impl Store {
     /// Reads up to `max` dead letters from sequence number `from` on.
     pub(super) fn read_dead_letters(

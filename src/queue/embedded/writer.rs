@@ -60,6 +60,11 @@ pub(super) enum Request {
         letter: Box<DeadLetter>,
         reply: oneshot::Sender<Result<(), Error>>,
     },
+    /// Delete every dead letter with a sequence number below `before`.
+    PurgeDeadLetters {
+        before: u64,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
     /// Sync everything written so far.
     Sync {
         reply: oneshot::Sender<Result<(), Error>>,
@@ -239,7 +244,7 @@ impl Writer {
         let mut next_dead_letter = self.next_dead_letter;
         let mut last_us = self.last_append_us;
 
-        for env in batch {
+        'requests: for env in batch {
             match env.request {
                 Request::Append { records, reply } => {
                     let encoded = match self.encode(&records) {
@@ -366,6 +371,23 @@ impl Writer {
                     );
                     next_dead_letter += 1;
                     wrote = true;
+                    replies.push(Reply::Unit(reply));
+                }
+                Request::PurgeDeadLetters { before, reply } => {
+                    for g in store.dead_letters.range(..before.to_be_bytes()) {
+                        match g.key() {
+                            Ok(k) => wb.remove(&store.dead_letters, k),
+                            Err(e) => {
+                                let _ = reply.send(Err(super::store::storage_error(
+                                    "purging dead letters",
+                                    e,
+                                )));
+                                continue 'requests;
+                            }
+                        }
+                    }
+                    wrote = true;
+                    must_sync = true;
                     replies.push(Reply::Unit(reply));
                 }
                 Request::Sync { reply } => {
