@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
 use crate::admin::{self, Admin, AdminParts, ClusterView};
-use crate::config::{Config, Fsync, QueueBackend, RetentionPolicy};
+use crate::config::{self, Config, Fsync, QueueBackend, RetentionPolicy};
 use crate::control::kafka::KafkaControlStore;
 use crate::control::{Control, ControlStore, FileControlStore};
 use crate::drain::reroute::Reroute;
@@ -211,35 +211,35 @@ async fn open_queue(config: &Config) -> Result<Arc<dyn Queue>, AppError> {
     }
 }
 
-/// Runs fluxroute until `shutdown` is cancelled, then shuts down in order.
-///
-/// # Errors
-/// Start-up failures ([`AppError::Queue`], [`AppError::Client`]) and listener
-/// failures.
-pub async fn run(
-    config: Arc<Config>,
-    listeners: Listeners,
-    shutdown: CancellationToken,
-) -> Result<(), AppError> {
-    let registry = prometheus::Registry::new();
-    let queue = open_queue(&config).await?;
-    let producer = queue.producer();
-    let drain_metrics = DrainMetrics::new(&registry);
+/// The delivery side of one configuration: probes, drains and reroutes of every cluster.
+#[derive(Debug)]
+struct Delivery {
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Delivery {
+    /// Stops every drain; in-flight writes finish (or are replayed later) within `grace`.
+    async fn stop(self, grace: Duration) {
+        self.stop.cancel();
+        if tokio::time::timeout(grace + Duration::from_secs(5), self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("drains still running after the grace period; their uncommitted records will be replayed");
+        }
+    }
+}
+
+/// Starts probes, drains and reroutes for `config`'s clusters.
+fn start_delivery(
+    config: &Config,
+    queue: &Arc<dyn Queue>,
+    control: &Arc<Control>,
+    drain_metrics: &DrainMetrics,
+) -> Result<(Delivery, Vec<ClusterView>), AppError> {
     let stop_drains = CancellationToken::new();
     let background = TaskTracker::new();
-    let control = open_control(&config).await?;
-    {
-        let (store, control, cancel) = (
-            Arc::clone(&control.1),
-            Arc::clone(&control.0),
-            stop_drains.clone(),
-        );
-        background.spawn(
-            async move { store.follow(control, cancel).await }
-                .instrument(tracing::info_span!("control")),
-        );
-    }
-    let (control, _) = control;
     let mut views = Vec::new();
     let mut healths = std::collections::HashMap::new();
     let mut clients = std::collections::HashMap::new();
@@ -276,8 +276,8 @@ pub async fn run(
         let drain = Drain::new(
             Arc::new(cluster.clone()),
             DrainKind::Primary,
-            route_table(&config),
-            Arc::clone(&queue),
+            route_table(config),
+            Arc::clone(queue),
             client,
             health,
             drain_metrics.clone(),
@@ -318,8 +318,8 @@ pub async fn run(
             standby: Arc::new(standby.clone()),
             standby_health: Arc::clone(standby_health),
             standby_client: standby_client.clone(),
-            routes: route_table(&config),
-            queue: Arc::clone(&queue),
+            routes: route_table(config),
+            queue: Arc::clone(queue),
             metrics: drain_metrics.clone(),
             standby_control: control.subscribe(&standby.name),
         };
@@ -334,6 +334,120 @@ pub async fn run(
         );
     }
     background.close();
+    Ok((
+        Delivery {
+            stop: stop_drains,
+            tasks: background,
+        },
+        views,
+    ))
+}
+
+/// Where a reload reads the configuration from.
+#[derive(Debug, Clone)]
+pub struct ReloadSource {
+    /// The config file.
+    pub path: std::path::PathBuf,
+    /// Variables for `${VAR}`.
+    pub env: std::collections::HashMap<String, String>,
+}
+
+/// The answer to a reload: a summary, or the problems of the refused configuration.
+pub type ReloadReply = Result<serde_json::Value, Vec<String>>;
+
+/// A reload asked for through the admin API.
+#[derive(Debug)]
+pub struct ReloadRequest {
+    /// Where the answer goes.
+    pub reply: tokio::sync::oneshot::Sender<ReloadReply>,
+}
+
+/// Settings a reload cannot change while running.
+fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if old.ingest.listen != new.ingest.listen {
+        out.push("ingest.listen");
+    }
+    if old.admin.listen != new.admin.listen {
+        out.push("admin.listen");
+    }
+    if old.redacted_json()["queue"] != new.redacted_json()["queue"] {
+        out.push("queue");
+    }
+    if old.ingest.max_body_bytes != new.ingest.max_body_bytes
+        || old.ingest.max_concurrent_requests != new.ingest.max_concurrent_requests
+        || old.ingest.enqueue_timeout != new.ingest.enqueue_timeout
+    {
+        out.push("ingest limits");
+    }
+    out
+}
+
+#[cfg(unix)]
+type Hangups = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangups = Option<()>;
+
+/// SIGHUP, when reloading is possible.
+fn hangup_signals(enabled: bool) -> Hangups {
+    #[cfg(unix)]
+    {
+        enabled
+            .then(|| tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()))
+            .and_then(|r| {
+                r.map_err(|e| tracing::warn!(error = %e, "SIGHUP reloads unavailable"))
+                    .ok()
+            })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = enabled;
+        None
+    }
+}
+
+async fn next_hangup(h: &mut Hangups) {
+    #[cfg(unix)]
+    if let Some(sig) = h.as_mut() {
+        if sig.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the configuration");
+            return;
+        }
+    }
+    let _ = h;
+    std::future::pending::<()>().await;
+}
+
+/// Runs fluxroute until `shutdown` is cancelled, then shuts down in order.
+///
+/// # Errors
+/// Start-up failures ([`AppError::Queue`], [`AppError::Client`]) and listener
+/// failures.
+pub async fn run(
+    config: Arc<Config>,
+    listeners: Listeners,
+    shutdown: CancellationToken,
+    reload: Option<ReloadSource>,
+) -> Result<(), AppError> {
+    let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
+    let registry = prometheus::Registry::new();
+    let queue = open_queue(&config).await?;
+    let producer = queue.producer();
+    let drain_metrics = DrainMetrics::new(&registry);
+    let (control, control_store) = open_control(&config).await?;
+    let stop_control = CancellationToken::new();
+    let control_task = {
+        let (store, control, cancel) = (
+            Arc::clone(&control_store),
+            Arc::clone(&control),
+            stop_control.clone(),
+        );
+        tokio::spawn(
+            async move { store.follow(control, cancel).await }
+                .instrument(tracing::info_span!("control")),
+        )
+    };
+    let (delivery, views) = start_delivery(&config, &queue, &control, &drain_metrics)?;
     let ingest = Arc::new(Ingest::new(
         Arc::clone(&producer),
         authenticator(&config),
@@ -350,12 +464,13 @@ pub async fn run(
         registry,
         token: config.admin.token.as_ref().map(|t| t.expose().to_owned()),
         config_view: config.redacted_json(),
-        control,
+        control: Arc::clone(&control),
         clusters: views,
-        drain_metrics,
+        drain_metrics: drain_metrics.clone(),
         producer: Arc::clone(&producer),
         dead_letters: queue.dead_letters(),
         backend: config.queue.backend.as_str(),
+        reload: reload_tx,
     }));
 
     let ingest_addr = listeners.ingest.local_addr().ok();
@@ -380,7 +495,7 @@ pub async fn run(
     };
     let admin_server = {
         let stop = stop_admin.clone();
-        let app = admin::router(admin);
+        let app = admin::router(Arc::clone(&admin));
         tasks.spawn(async move {
             axum::serve(listeners.admin, app)
                 .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -393,7 +508,81 @@ pub async fn run(
     };
     tasks.close();
 
-    shutdown.cancelled().await;
+    // Serve until shutdown, reloading clusters, routes and users on request or SIGHUP.
+    let mut delivery = Some(delivery);
+    let mut config = config;
+    let mut hangups = hangup_signals(reload.is_some());
+    loop {
+        let reply = tokio::select! {
+            () = shutdown.cancelled() => break,
+            Some(req) = reload_rx.recv() => Some(req.reply),
+            () = next_hangup(&mut hangups) => None,
+        };
+        let Some(source) = reload.as_ref() else {
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(vec![
+                    "fluxroute was not started from a config file: nothing to reload".into(),
+                ]));
+            }
+            continue;
+        };
+        let result = match config::load(&source.path, &source.env) {
+            Err(e) => {
+                tracing::warn!(problems = %e, "reload refused: the new configuration is invalid; the running one stays");
+                Err(e.to_string().lines().map(str::to_owned).collect())
+            }
+            Ok(new) => {
+                let restart_needed = restart_needed(&config, &new);
+                let new = Arc::new(new);
+                let added = new
+                    .clusters
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .collect::<Vec<_>>();
+                if let Err(e) = control.add_clusters(added).await {
+                    tracing::warn!(error = %e, "reading control state for new clusters");
+                }
+                ingest.reconfigure(authenticator(&new), route_table(&new));
+                // Drains stop gracefully (in-flight writes finish, positions are committed) and
+                // start again with the new clusters and routes: nothing acknowledged is lost.
+                if let Some(old) = delivery.take() {
+                    old.stop(config.shutdown.grace).await;
+                }
+                match start_delivery(&new, &queue, &control, &drain_metrics) {
+                    Ok((d, views)) => {
+                        delivery = Some(d);
+                        admin.reconfigure(views, new.redacted_json());
+                        config = new;
+                        tracing::info!(
+                            clusters = config.clusters.len(),
+                            routes = config.routes.len(),
+                            ?restart_needed,
+                            "configuration reloaded"
+                        );
+                        Ok(serde_json::json!({
+                            "reloaded": true,
+                            "clusters": config.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+                            "routes": config.routes.len(),
+                            "restart_needed": restart_needed,
+                        }))
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "starting the reloaded clusters; restarting the previous ones");
+                        match start_delivery(&config, &queue, &control, &drain_metrics) {
+                            Ok((d, _)) => delivery = Some(d),
+                            Err(e) => {
+                                tracing::error!(error = %e, "restarting the previous clusters failed")
+                            }
+                        }
+                        Err(vec![e.to_string()])
+                    }
+                }
+            }
+        };
+        if let Some(reply) = reply {
+            let _ = reply.send(result);
+        }
+    }
     let grace = config.shutdown.grace;
     let deadline = tokio::time::Instant::now() + grace;
     tracing::info!(?grace, "shutting down: no new writes");
@@ -416,15 +605,12 @@ pub async fn run(
     if let Err(e) = producer.flush(left.max(Duration::from_millis(100))).await {
         tracing::warn!(error = %e, "producer flush incomplete at shutdown");
     }
-    stop_drains.cancel();
-    let drains_left =
-        deadline.saturating_duration_since(tokio::time::Instant::now()) + Duration::from_secs(5);
-    if tokio::time::timeout(drains_left, background.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("drains still running after the grace period; their uncommitted records will be replayed");
+    if let Some(d) = delivery.take() {
+        d.stop(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await;
     }
+    stop_control.cancel();
+    let _ = control_task.await;
     stop_admin.cancel();
     match tokio::time::timeout(Duration::from_secs(5), admin_server).await {
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "admin listener failed"),

@@ -96,6 +96,8 @@ enum CtlVerb {
     },
     /// The running configuration (secrets redacted).
     Config,
+    /// Re-read the configuration file (clusters, routes, users).
+    Reload,
     /// Batches clusters refused for good.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(DeadLetterVerb),
@@ -200,7 +202,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()
                 .context("starting the tokio runtime")?;
-            rt.block_on(serve(cfg))?;
+            rt.block_on(serve(
+                cfg,
+                app::ReloadSource {
+                    path: config.clone(),
+                    env: env_map(),
+                },
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ctl(args) => {
@@ -239,11 +247,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn serve(cfg: Config) -> anyhow::Result<()> {
+async fn serve(cfg: Config, reload: app::ReloadSource) -> anyhow::Result<()> {
     let cfg = Arc::new(cfg);
     let listeners = app::Listeners::bind(&cfg).await?;
     let shutdown = CancellationToken::new();
-    let run = app::run(Arc::clone(&cfg), listeners, shutdown.clone());
+    let run = app::run(Arc::clone(&cfg), listeners, shutdown.clone(), Some(reload));
     tokio::pin!(run);
     tokio::select! {
         r = &mut run => return r.context("fluxroute serve"),
@@ -284,6 +292,7 @@ async fn ctl(args: &CtlArgs) -> anyhow::Result<String> {
     let (method, path) = match &args.verb {
         CtlVerb::Status => (reqwest::Method::GET, "/admin/v1/status".to_owned()),
         CtlVerb::Config => (reqwest::Method::GET, "/admin/v1/config".to_owned()),
+        CtlVerb::Reload => (reqwest::Method::POST, "/admin/v1/reload".to_owned()),
         CtlVerb::Pause { cluster } => (
             reqwest::Method::POST,
             format!("/admin/v1/clusters/{}/pause", enc(cluster)),
@@ -350,14 +359,21 @@ async fn ctl(args: &CtlArgs) -> anyhow::Result<String> {
             .get("error")
             .and_then(|e| e.as_str())
             .map_or_else(|| body.to_string(), str::to_owned);
-        anyhow::bail!("{status}: {msg}");
+        let problems: Vec<&str> = body["problems"]
+            .as_array()
+            .map(|p| p.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        if problems.is_empty() {
+            anyhow::bail!("{status}: {msg}");
+        }
+        anyhow::bail!("{status}: {msg}\n{}", problems.join("\n"));
     }
     if args.json {
         return Ok(serde_json::to_string_pretty(&body)?);
     }
     Ok(match &args.verb {
         CtlVerb::Status => status_table(&body),
-        CtlVerb::Config => serde_json::to_string_pretty(&body)?,
+        CtlVerb::Config | CtlVerb::Reload => serde_json::to_string_pretty(&body)?,
         CtlVerb::DeadLetters(DeadLetterVerb::List { .. }) => dead_letter_table(&body),
         CtlVerb::DeadLetters(DeadLetterVerb::Replay { .. }) => format!(
             "replayed {} dead letters ({} lines); last id {}",

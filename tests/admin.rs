@@ -542,3 +542,139 @@ async fn dead_letters_list_replay_purge_on_the_embedded_queue() {
     let fr = Fluxroute::start_with_env(&cfg, &env()).await;
     dead_letter_cycle(&fr, &a).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reload_adds_a_cluster_without_losing_writes() {
+    use clap::Parser;
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        args: fluxroute::loadgen::LoadgenArgs,
+    }
+    let broker = Tansu::start(Storage::Memory);
+    let (a, b, c) = (
+        Influxd::start().unwrap(),
+        Influxd::start().unwrap(),
+        Influxd::start().unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fluxroute.toml");
+    let two =
+        config(&broker, &a, &b, "").replace("clusters = [\"a\"]", "clusters = [\"a\", \"b\"]");
+    std::fs::write(&path, &two).unwrap();
+    let fr = Fluxroute::start_from_file(&path, &env()).await;
+
+    let record = dir.path().join("acked.lp");
+    let args = Cli::try_parse_from([
+        "loadgen",
+        "--url",
+        &fr.url(),
+        "--db",
+        "metrics",
+        "--create-database",
+        "--batch-size",
+        "200",
+        "--connections",
+        "2",
+        "--hosts",
+        "10",
+        "--rate",
+        "3000",
+        "--duration",
+        "4s",
+        "--quiet",
+        "--record-acked",
+        record.to_str().unwrap(),
+    ])
+    .unwrap()
+    .args;
+    let load = tokio::spawn(async move { fluxroute::loadgen::run(&args).await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // A broken file is refused with its problems; the running configuration stays.
+    std::fs::write(&path, "[[clusters]]\nname = \"x\"\napi = \"v7\"\n").unwrap();
+    let (ok, _, err) = ctl(&fr, &["reload"]);
+    assert!(!ok);
+    assert!(
+        err.contains("invalid") && err.contains("fluxroute.toml:3"),
+        "{err}"
+    );
+
+    // A third cluster and a route to it, while writes flow.
+    let three = format!(
+        "{two}\n[[clusters]]\nname = \"c\"\napi = \"v1\"\nendpoints = [\"{}\"]\nbatch_linger = \"20ms\"\n[[routes]]\ndatabases = [\"metrics\"]\nclusters = [\"c\"]\n",
+        c.url()
+    );
+    std::fs::write(&path, three).unwrap();
+    let (ok, out, err) = ctl(&fr, &["reload"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("\"c\""), "{out}");
+    let report = load.await.unwrap();
+    assert_eq!(
+        report.requests_failed, 0,
+        "ingest kept answering across the reload: {report}"
+    );
+    let want = support::points::acked(&record);
+    for cluster in [&a, &b] {
+        wait_for_points(cluster, "metrics", &want, false, Duration::from_secs(60)).await;
+    }
+    // The new cluster's group starts at the beginning of the queue: it gets everything.
+    wait_for_points(&c, "metrics", &want, false, Duration::from_secs(60)).await;
+    let (_, v) = admin(&fr, reqwest::Method::GET, "/admin/v1/status", Some(TOKEN)).await;
+    assert_eq!(v["clusters"].as_array().unwrap().len(), 3, "{v}");
+    fr.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_the_configuration() {
+    let broker = Tansu::start(Storage::Memory);
+    let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let body = config(&broker, &a, &b, "").replace("[admin]\ntoken = \"${ADMIN_TOKEN}\"\n", "");
+    let fr = support::process::FluxrouteProcess::start(dir.path(), "fr", &body).await;
+    let status = || async {
+        support::http_client()
+            .get(format!("{}/admin/v1/status", fr.admin_url()))
+            .send()
+            .await
+            .unwrap()
+            .json_value()
+            .await
+    };
+    assert_eq!(status().await["clusters"].as_array().unwrap().len(), 2);
+    // Drop cluster b: rewrite the file the process was started with, then SIGHUP.
+    let path = dir.path().join("fr.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let cut = text.find("[[clusters]]\nname = \"b\"").unwrap();
+    let rest = &text[cut..];
+    let end = rest.find("[[routes]]").unwrap();
+    std::fs::write(&path, format!("{}{}", &text[..cut], &rest[end..])).unwrap();
+    let pid = fr.pid();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if status().await["clusters"].as_array().unwrap().len() == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "SIGHUP did not reload:\n{}",
+            fr.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+trait JsonValue {
+    async fn json_value(self) -> serde_json::Value;
+}
+
+impl JsonValue for reqwest::Response {
+    async fn json_value(self) -> serde_json::Value {
+        serde_json::from_str(&self.text().await.unwrap()).unwrap()
+    }
+}

@@ -16,6 +16,7 @@
 //! | POST | `/admin/v1/dead-letters/replay?cluster=&reason=` | re-enqueue matching letters' lines (after the cause is fixed) |
 //! | POST | `/admin/v1/dead-letters/purge?before=<id>` | delete letters with a lower id (all without `before`) |
 //! | GET | `/admin/v1/config` | the running configuration, secrets redacted |
+//! | POST | `/admin/v1/reload` | re-read the config file (also on SIGHUP): clusters, routes and users change without dropping writes; an invalid file is refused with its problems |
 //! | GET | `/admin/v1/openapi.json` | this table as an OpenAPI 3 document |
 //!
 //! Errors are JSON `{"error": "..."}`: 401 without a valid token, 404 for an unknown cluster,
@@ -70,9 +71,10 @@ pub struct ClusterView {
 pub struct Admin {
     registry: Registry,
     token: Option<String>,
-    config_view: Value,
+    config_view: std::sync::RwLock<Value>,
     control: Arc<Control>,
-    clusters: Vec<ClusterView>,
+    clusters: std::sync::RwLock<Vec<ClusterView>>,
+    reload: tokio::sync::mpsc::Sender<crate::app::ReloadRequest>,
     drain_metrics: DrainMetrics,
     producer: Arc<dyn Producer>,
     dead_letters: Arc<dyn DeadLetterSink>,
@@ -111,6 +113,8 @@ pub struct AdminParts {
     pub dead_letters: Arc<dyn DeadLetterSink>,
     /// Queue backend name.
     pub backend: &'static str,
+    /// Where reload requests go.
+    pub reload: tokio::sync::mpsc::Sender<crate::app::ReloadRequest>,
 }
 
 impl Admin {
@@ -119,9 +123,10 @@ impl Admin {
         Admin {
             registry: parts.registry,
             token: parts.token,
-            config_view: parts.config_view,
+            config_view: std::sync::RwLock::new(parts.config_view),
             control: parts.control,
-            clusters: parts.clusters,
+            clusters: std::sync::RwLock::new(parts.clusters),
+            reload: parts.reload,
             drain_metrics: parts.drain_metrics,
             producer: parts.producer,
             dead_letters: parts.dead_letters,
@@ -129,6 +134,20 @@ impl Admin {
             started: Instant::now(),
             rates: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// After a reload: the new clusters and the new configuration view.
+    pub fn reconfigure(&self, clusters: Vec<ClusterView>, config_view: Value) {
+        if let Ok(mut c) = self.clusters.write() {
+            *c = clusters;
+        }
+        if let Ok(mut v) = self.config_view.write() {
+            *v = config_view;
+        }
+    }
+
+    fn clusters(&self) -> Vec<ClusterView> {
+        self.clusters.read().map(|c| c.clone()).unwrap_or_default()
     }
 
     fn is_authorized(&self, headers: &HeaderMap) -> bool {
@@ -186,7 +205,7 @@ impl Admin {
     async fn status(&self) -> Value {
         let queue = self.producer.check_health(QUEUE_HEALTH_TIMEOUT).await;
         let mut clusters = Vec::new();
-        for c in &self.clusters {
+        for c in &self.clusters() {
             let health = c.health.current();
             let control = self.control.get(&c.name).unwrap_or_default();
             let rerouting = self
@@ -300,6 +319,10 @@ pub fn router(admin: Arc<Admin>) -> Router {
             post(reroute).fallback(method_not_allowed),
         )
         .route(
+            "/admin/v1/reload",
+            post(reload).fallback(method_not_allowed),
+        )
+        .route(
             "/admin/v1/dead-letters",
             get(list_dead_letters).fallback(method_not_allowed),
         )
@@ -368,7 +391,12 @@ async fn status(State(admin): State<Arc<Admin>>) -> Response {
 }
 
 async fn config(State(admin): State<Arc<Admin>>) -> Response {
-    axum::Json(admin.config_view.clone()).into_response()
+    let view = admin
+        .config_view
+        .read()
+        .map(|v| v.clone())
+        .unwrap_or_default();
+    axum::Json(view).into_response()
 }
 
 fn query(raw: Option<&str>, key: &str) -> Option<String> {
@@ -448,7 +476,7 @@ async fn reroute(
             "parameter enabled must be true, false or auto",
         );
     };
-    if let Some(c) = admin.clusters.iter().find(|c| c.name == name) {
+    if let Some(c) = admin.clusters().iter().find(|c| c.name == name) {
         if c.standby.is_none() && mode == RerouteMode::On {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -457,6 +485,30 @@ async fn reroute(
         }
     }
     act(&admin, &name, |c| c.reroute = mode).await
+}
+
+async fn reload(State(admin): State<Arc<Admin>>) -> Response {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if admin
+        .reload
+        .send(crate::app::ReloadRequest { reply })
+        .await
+        .is_err()
+    {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
+    match answer.await {
+        Ok(Ok(summary)) => axum::Json(summary).into_response(),
+        Ok(Err(problems)) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({
+                "error": "the new configuration is invalid; the running one stays",
+                "problems": problems,
+            })),
+        )
+            .into_response(),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
+    }
 }
 
 /// Most letters listed per page.
@@ -612,6 +664,7 @@ pub fn openapi_document() -> Value {
             "/admin/v1/clusters/{name}/resume": action("resume the cluster's drain", None),
             "/admin/v1/clusters/{name}/replay": action("re-deliver the cluster's records since a time",
                 Some(json!({ "name": "since", "in": "query", "required": true, "schema": { "type": "string", "format": "date-time" } }))),
+            "/admin/v1/reload": { "post": { "summary": "re-read the config file; 400 with the problems when invalid", "responses": ok("what was reloaded") } },
             "/admin/v1/dead-letters": { "get": { "summary": "refused batches, oldest first, paged by id", "parameters": [
                 { "name": "cluster", "in": "query", "schema": { "type": "string" } },
                 { "name": "reason", "in": "query", "schema": { "type": "string" } },
@@ -661,6 +714,7 @@ mod tests {
             "/admin/v1/clusters/{name}/replay",
             "/admin/v1/clusters/{name}/reroute",
             "/admin/v1/dead-letters",
+            "/admin/v1/reload",
             "/admin/v1/dead-letters/replay",
             "/admin/v1/dead-letters/purge",
         ] {

@@ -100,7 +100,7 @@ pub trait ControlStore: Send + Sync + std::fmt::Debug {
 /// Every cluster's control state, published to followers.
 #[derive(Debug)]
 pub struct Control {
-    clusters: BTreeMap<String, watch::Sender<ClusterControl>>,
+    clusters: std::sync::RwLock<BTreeMap<String, watch::Sender<ClusterControl>>>,
     store: Arc<dyn ControlStore>,
 }
 
@@ -118,22 +118,53 @@ impl Control {
                 (c, watch::channel(state).0)
             })
             .collect();
-        Control { clusters, store }
+        Control {
+            clusters: std::sync::RwLock::new(clusters),
+            store,
+        }
+    }
+
+    fn sender(&self, cluster: &str) -> Option<watch::Sender<ClusterControl>> {
+        let map = self
+            .clusters
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(cluster).cloned()
+    }
+
+    /// Adds clusters that appeared in a reloaded configuration, with their stored state.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub async fn add_clusters(
+        &self,
+        names: impl IntoIterator<Item = String>,
+    ) -> Result<(), queue::Error> {
+        let stored = self.store.load().await?;
+        let mut map = self
+            .clusters
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for name in names {
+            let state = stored.get(&name).cloned().unwrap_or_default();
+            map.entry(name).or_insert_with(|| watch::channel(state).0);
+        }
+        Ok(())
     }
 
     /// Follows `cluster`'s state.
     pub fn subscribe(&self, cluster: &str) -> Option<watch::Receiver<ClusterControl>> {
-        self.clusters.get(cluster).map(watch::Sender::subscribe)
+        self.sender(cluster).map(|s| s.subscribe())
     }
 
     /// `cluster`'s current state.
     pub fn get(&self, cluster: &str) -> Option<ClusterControl> {
-        self.clusters.get(cluster).map(|s| s.borrow().clone())
+        self.sender(cluster).map(|s| s.borrow().clone())
     }
 
     /// Applies a state published elsewhere (unknown clusters are ignored).
     pub fn apply(&self, cluster: &str, state: ClusterControl) {
-        if let Some(s) = self.clusters.get(cluster) {
+        if let Some(s) = self.sender(cluster) {
             s.send_if_modified(|cur| {
                 if *cur == state {
                     return false;
@@ -156,8 +187,7 @@ impl Control {
         f: impl FnOnce(&mut ClusterControl),
     ) -> Result<ClusterControl, ControlError> {
         let sender = self
-            .clusters
-            .get(cluster)
+            .sender(cluster)
             .ok_or_else(|| ControlError::UnknownCluster(cluster.to_owned()))?;
         let mut next = sender.borrow().clone();
         f(&mut next);

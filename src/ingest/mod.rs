@@ -66,8 +66,8 @@ pub struct IngestSettings {
 #[derive(Debug)]
 pub struct Ingest {
     producer: Arc<dyn Producer>,
-    auth: Authenticator,
-    routes: RouteTable,
+    auth: std::sync::RwLock<Arc<Authenticator>>,
+    routes: std::sync::RwLock<Arc<RouteTable>>,
     settings: IngestSettings,
     permits: Arc<Semaphore>,
     metrics: IngestMetrics,
@@ -86,14 +86,36 @@ impl Ingest {
     ) -> Ingest {
         Ingest {
             producer,
-            auth,
-            routes,
+            auth: std::sync::RwLock::new(Arc::new(auth)),
+            routes: std::sync::RwLock::new(Arc::new(routes)),
             permits: Arc::new(Semaphore::new(settings.max_concurrent_requests.max(1))),
             settings,
             metrics,
             accepting: AtomicBool::new(true),
             health: Mutex::new(None),
         }
+    }
+
+    /// Swaps in new routes and users (config reload); requests in flight finish with the old.
+    pub fn reconfigure(&self, auth: Authenticator, routes: RouteTable) {
+        if let Ok(mut a) = self.auth.write() {
+            *a = Arc::new(auth);
+        }
+        if let Ok(mut r) = self.routes.write() {
+            *r = Arc::new(routes);
+        }
+    }
+
+    fn routes(&self) -> Arc<RouteTable> {
+        self.routes
+            .read()
+            .map_or_else(|p| Arc::clone(&p.into_inner()), |r| Arc::clone(&r))
+    }
+
+    fn auth(&self) -> Arc<Authenticator> {
+        self.auth
+            .read()
+            .map_or_else(|p| Arc::clone(&p.into_inner()), |a| Arc::clone(&a))
     }
 
     /// Stops accepting writes (shutdown): new writes get 503, `/health` fails.
@@ -265,7 +287,7 @@ async fn write_v1(
 ) -> Response {
     let p = params(q.as_deref());
     let prepared = (|| {
-        ingest.auth.authenticate(
+        ingest.auth().authenticate(
             p.get("u").map(String::as_str),
             p.get("p").map(String::as_str),
             &headers,
@@ -277,10 +299,10 @@ async fn write_v1(
         let precision_param = p.get("precision").map_or("", String::as_str);
         let precision = Precision::from_v1(precision_param)
             .ok_or_else(|| ApiError::InvalidPrecision(precision_param.to_owned()))?;
-        if !ingest.routes.covers_database(db) {
+        if !ingest.routes().covers_database(db) {
             return Err(ApiError::DatabaseNotFound(db.clone()));
         }
-        ingest.auth.authorize(
+        ingest.auth().authorize(
             p.get("u").map(String::as_str),
             p.get("p").map(String::as_str),
             &headers,
@@ -312,7 +334,7 @@ async fn write_v2(
 ) -> Response {
     let p = params(q.as_deref());
     let prepared = (|| {
-        ingest.auth.authenticate(None, None, &headers)?;
+        ingest.auth().authenticate(None, None, &headers)?;
         let bucket = p
             .get("bucket")
             .filter(|b| !b.is_empty())
@@ -327,10 +349,10 @@ async fn write_v2(
         if db.is_empty() {
             return Err(ApiError::BucketRequired);
         }
-        if !ingest.routes.covers_database(&db) {
+        if !ingest.routes().covers_database(&db) {
             return Err(ApiError::DatabaseNotFound(db));
         }
-        ingest.auth.authorize(None, None, &headers, &db)?;
+        ingest.auth().authorize(None, None, &headers, &db)?;
         Ok(WriteRequest {
             db,
             rp,
@@ -541,7 +563,7 @@ async fn run_query(
     }
     let user = p.get("u").map(String::as_str);
     let password = p.get("p").map(String::as_str);
-    ingest.auth.authenticate(user, password, headers)?;
+    ingest.auth().authenticate(user, password, headers)?;
     let q = p
         .get("q")
         .filter(|q| !q.trim().is_empty())
@@ -551,7 +573,7 @@ async fn run_query(
     for s in &statements {
         let db = parse_create_database(s)
             .ok_or_else(|| ApiError::UnsupportedQuery(s.trim().to_owned()))?;
-        ingest.auth.authorize(user, password, headers, &db)?;
+        ingest.auth().authorize(user, password, headers, &db)?;
         databases.push(db);
     }
     if !ingest.accepting.load(Ordering::SeqCst) {

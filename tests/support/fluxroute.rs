@@ -31,6 +31,27 @@ impl Fluxroute {
 
     /// As [`Fluxroute::start`], with `${VAR}`s taken from `env`.
     pub async fn start_with_env(toml: &str, env: &HashMap<String, String>) -> Fluxroute {
+        Self::start_inner(toml, env, None).await
+    }
+
+    /// Starts from a config file that `POST /admin/v1/reload` reads again.
+    pub async fn start_from_file(
+        path: &std::path::Path,
+        env: &HashMap<String, String>,
+    ) -> Fluxroute {
+        let toml = std::fs::read_to_string(path).expect("reading the test config");
+        let source = app::ReloadSource {
+            path: path.to_owned(),
+            env: env.clone(),
+        };
+        Self::start_inner(&toml, env, Some(source)).await
+    }
+
+    async fn start_inner(
+        toml: &str,
+        env: &HashMap<String, String>,
+        reload: Option<app::ReloadSource>,
+    ) -> Fluxroute {
         // Logs appear with RUST_LOG=… and --nocapture.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -46,6 +67,7 @@ impl Fluxroute {
             Arc::new(cfg),
             Listeners { ingest, admin },
             shutdown.clone(),
+            reload,
         ));
         let f = Fluxroute {
             ingest: ingest_addr,

@@ -108,6 +108,11 @@ impl FluxrouteProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// kill -9.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
