@@ -143,7 +143,7 @@ clusters = ["a"]
     assert_eq!(a.batch_max_lines.get(), 5000);
     assert_eq!(a.batch_max_bytes.get(), 4_000_000);
     assert_eq!(a.batch_linger, Duration::from_millis(200));
-    assert_eq!(a.max_in_flight.get(), 4);
+    assert_eq!(a.max_in_flight.get(), 8);
     assert!(a.create_databases);
     assert_eq!(a.catchup_rate, None);
     assert!(a.gzip);
