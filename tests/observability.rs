@@ -1,0 +1,1488 @@
+//! Observability and deployment files checked against the real thing: the metrics catalogue
+//! (`docs/metrics.md`) against what a running fluxroute exports; the Grafana dashboards and the
+//! alert rules (`dashboards/`) evaluated by a real Prometheus (Debian's `prometheus` package)
+//! scraping fluxroute while one cluster is down; and the `Dockerfile`, `deploy/compose.yaml`,
+//! `deploy/prometheus.yml` and `deploy/fluxroute.toml` checked against each other (no Docker
+//! engine runs on the development machines).
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use clap::Parser;
+use fluxroute::loadgen::{run, LoadgenArgs};
+use serde_json::Value;
+use support::fluxroute::Fluxroute;
+use support::influxd::Influxd;
+use support::tansu::{Storage, Tansu};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const PROMETHEUS_BIN: &str = "/usr/bin/prometheus";
+const PROMTOOL_BIN: &str = "/usr/bin/promtool";
+const INSTALL_HINT: &str =
+    "install Prometheus with `apt-get install prometheus` (scripts/test does this)";
+
+fn root(path: &str) -> PathBuf {
+    Path::new(ROOT).join(path)
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(root(path)).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}
+
+fn require_bin(path: &str) {
+    assert!(Path::new(path).exists(), "{path} not found: {INSTALL_HINT}");
+}
+
+// ------------------------------------------------------------------------------------------
+// The metrics catalogue and the Prometheus text format.
+
+/// A metric family: its type and label names (without a histogram's `le`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Family {
+    kind: String,
+    labels: BTreeSet<String>,
+}
+
+/// The `## Catalogue` table of docs/metrics.md: name -> family.
+fn documented_families() -> BTreeMap<String, Family> {
+    let doc = read("docs/metrics.md");
+    let mut out = BTreeMap::new();
+    let mut in_catalogue = false;
+    for line in doc.lines() {
+        if line.starts_with("## ") {
+            in_catalogue = line.trim() == "## Catalogue";
+            continue;
+        }
+        if !in_catalogue || !line.starts_with("| `") {
+            continue;
+        }
+        let cells: Vec<&str> = line.split(" | ").map(str::trim).collect();
+        assert!(cells.len() >= 4, "docs/metrics.md: malformed row {line:?}");
+        let name = cells[0]
+            .trim_start_matches("| ")
+            .trim_matches('`')
+            .to_owned();
+        let labels = cells[2]
+            .split(',')
+            .map(|l| l.trim().trim_matches('`').to_owned())
+            .filter(|l| !l.is_empty() && l != "—")
+            .collect();
+        let family = Family {
+            kind: cells[1].to_owned(),
+            labels,
+        };
+        assert!(
+            out.insert(name.clone(), family).is_none(),
+            "docs/metrics.md lists {name} twice"
+        );
+    }
+    assert!(!out.is_empty(), "docs/metrics.md has no catalogue rows");
+    out
+}
+
+/// A scrape in Prometheus' text format: families (from `# TYPE` and the samples' labels) and
+/// every sample name (with `_bucket`, `_sum`, `_count`).
+#[derive(Debug, Default)]
+struct Exposition {
+    families: BTreeMap<String, Family>,
+    sample_names: BTreeSet<String>,
+}
+
+fn parse_exposition(text: &str) -> Exposition {
+    let mut e = Exposition::default();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut it = rest.split_whitespace();
+            let (name, kind) = (it.next().unwrap(), it.next().unwrap());
+            e.families.insert(
+                name.to_owned(),
+                Family {
+                    kind: kind.to_owned(),
+                    labels: BTreeSet::new(),
+                },
+            );
+            continue;
+        }
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+        let name = &line[..name_end];
+        e.sample_names.insert(name.to_owned());
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .filter_map(|s| name.strip_suffix(s))
+            .find(|base| e.families.get(*base).is_some_and(|f| f.kind == "histogram"))
+            .unwrap_or(name)
+            .to_owned();
+        let labels = if line[name_end..].starts_with('{') {
+            label_names(&line[name_end + 1..])
+        } else {
+            BTreeSet::new()
+        };
+        if let Some(f) = e.families.get_mut(&family) {
+            f.labels.extend(labels.into_iter().filter(|l| l != "le"));
+        }
+    }
+    e
+}
+
+/// Label names of `a="x",b="y\"z"} 1`.
+fn label_names(s: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        let name: String = chars.by_ref().take_while(|&c| c != '=').collect();
+        let name = name.trim_start_matches(',').trim();
+        if name.is_empty() || name.starts_with('}') {
+            break;
+        }
+        names.insert(name.to_owned());
+        assert_eq!(chars.next(), Some('"'), "label value of {name} not quoted");
+        let mut escaped = false;
+        for c in chars.by_ref() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => break,
+                _ => escaped = false,
+            }
+        }
+        if chars.peek() == Some(&'}') {
+            break;
+        }
+    }
+    names
+}
+
+/// The differences between the catalogue and a scrape, one line each.
+fn catalogue_mismatches(
+    documented: &BTreeMap<String, Family>,
+    exported: &Exposition,
+) -> Vec<String> {
+    let exported: BTreeMap<&String, &Family> = exported
+        .families
+        .iter()
+        .filter(|(n, _)| n.starts_with("fluxroute_"))
+        .collect();
+    let mut out = Vec::new();
+    for (name, f) in &exported {
+        match documented.get(*name) {
+            None => out.push(format!(
+                "{name} ({} {:?}) is exported but not in docs/metrics.md",
+                f.kind, f.labels
+            )),
+            Some(d) if d != *f => out.push(format!(
+                "{name}: docs/metrics.md says {} {:?}, /metrics has {} {:?}",
+                d.kind, d.labels, f.kind, f.labels
+            )),
+            Some(_) => {}
+        }
+    }
+    for name in documented.keys() {
+        if !exported.contains_key(name) {
+            out.push(format!(
+                "{name} is in docs/metrics.md but fluxroute does not export it"
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn exposition_parser_reads_families_labels_and_histograms() {
+    let text = "# HELP a_total x\n# TYPE a_total counter\na_total{x=\"1,\\\"}\",y=\"\"} 2\n\
+                # TYPE h histogram\nh_bucket{c=\"a\",le=\"0.1\"} 1\nh_sum{c=\"a\"} 1\nh_count{c=\"a\"} 1\n\
+                # TYPE g gauge\ng 3\n";
+    let e = parse_exposition(text);
+    assert_eq!(
+        e.families["a_total"].labels,
+        BTreeSet::from(["x".into(), "y".into()])
+    );
+    assert_eq!(e.families["h"].labels, BTreeSet::from(["c".into()]));
+    assert_eq!(e.families["h"].kind, "histogram");
+    assert!(e.families["g"].labels.is_empty());
+    assert!(e.sample_names.contains("h_bucket") && e.sample_names.contains("g"));
+}
+
+// ------------------------------------------------------------------------------------------
+// PromQL expressions of the dashboards.
+
+/// Every PromQL expression of a dashboard: `(where, expr)` for panel targets, annotations and
+/// query variables (`label_values(m, l)` becomes `group by (l) (m)`).
+fn dashboard_queries(file: &str) -> Vec<(String, String)> {
+    let dash: Value = serde_json::from_str(&read(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let mut out = Vec::new();
+    collect_exprs(&dash, file, &mut out);
+    for v in dash["templating"]["list"].as_array().unwrap() {
+        if v["type"] != "query" {
+            continue;
+        }
+        let q = v["query"]["query"]
+            .as_str()
+            .or(v["query"].as_str())
+            .unwrap_or_else(|| panic!("{file}: variable {} has no query", v["name"]));
+        let inner = q
+            .strip_prefix("label_values(")
+            .and_then(|r| r.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("{file}: variable query {q:?} is not label_values(...)"));
+        let (metric, label) = inner.rsplit_once(',').unwrap();
+        out.push((
+            format!("{file} variable {}", v["name"]),
+            format!("group by ({}) ({})", label.trim(), metric.trim()),
+        ));
+    }
+    out
+}
+
+fn collect_exprs(v: &Value, at: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(m) => {
+            let here = m
+                .get("title")
+                .or_else(|| m.get("name"))
+                .and_then(Value::as_str)
+                .map_or_else(|| at.to_owned(), |t| format!("{at} / {t}"));
+            for (k, child) in m {
+                match (k.as_str(), child) {
+                    ("expr", Value::String(e)) => out.push((here.clone(), e.clone())),
+                    _ => collect_exprs(child, &here, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|c| collect_exprs(c, at, out)),
+        _ => {}
+    }
+}
+
+/// Replaces Grafana's variables as Grafana would for one selection; panics on any left over.
+fn substitute(expr: &str, vars: &[(&str, &str)]) -> String {
+    let mut s = expr.to_owned();
+    // Longest names first so `$__rate_interval` is not cut by a shorter one.
+    let mut vars = vars.to_vec();
+    vars.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+    for (k, v) in vars {
+        s = s
+            .replace(&format!("${{{k}}}"), v)
+            .replace(&format!("${k}"), v);
+    }
+    assert!(!s.contains('$'), "unknown template variable left in {s:?}");
+    s
+}
+
+/// Metric names a PromQL expression mentions that start with `fluxroute_` (string literals
+/// skipped, so label values never count).
+fn fluxroute_metric_names(expr: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut chars = expr.chars().peekable();
+    let mut word = String::new();
+    let mut flush = |word: &mut String| {
+        if word.starts_with("fluxroute_") {
+            names.insert(std::mem::take(word));
+        }
+        word.clear();
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '\'' | '`' => {
+                flush(&mut word);
+                let mut escaped = false;
+                for d in chars.by_ref() {
+                    match d {
+                        '\\' if !escaped => escaped = true,
+                        d if d == c && !escaped => break,
+                        _ => escaped = false,
+                    }
+                }
+            }
+            c if c.is_ascii_alphanumeric() || c == '_' || c == ':' => word.push(c),
+            _ => flush(&mut word),
+        }
+    }
+    flush(&mut word);
+    names
+}
+
+#[test]
+fn promql_names_skip_strings_and_labels() {
+    let names = fluxroute_metric_names(
+        r#"sum by (cluster) (rate(fluxroute_a_total{x="fluxroute_not",y=~'fluxroute_no'}[1m])) / fluxroute_b"#,
+    );
+    assert_eq!(
+        names,
+        BTreeSet::from(["fluxroute_a_total".into(), "fluxroute_b".into()])
+    );
+    assert_eq!(
+        substitute(
+            "rate(x{c=~\"$cluster\",i=~\"${instance}\"}[$__rate_interval])",
+            &[
+                ("cluster", "b"),
+                ("instance", "h:1"),
+                ("__rate_interval", "1m")
+            ]
+        ),
+        "rate(x{c=~\"b\",i=~\"h:1\"}[1m])"
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// A real Prometheus.
+
+/// A `prometheus` process on a free loopback port with its own storage dir; killed on drop.
+#[derive(Debug)]
+struct Prometheus {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl Prometheus {
+    /// Starts Prometheus with `config` (written into `dir`) and waits until `/-/ready` is 200.
+    async fn start(dir: &Path, config: &str) -> Prometheus {
+        require_bin(PROMETHEUS_BIN);
+        let config_path = dir.join("prometheus.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let client = support::http_client();
+        let mut last = String::new();
+        // A port found free may be taken before Prometheus binds it: try a few.
+        for attempt in 0..3 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let log = dir.join(format!("prometheus-{attempt}.log"));
+            let child = Command::new(PROMETHEUS_BIN)
+                .arg(format!("--config.file={}", config_path.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.join(format!("data-{attempt}")).display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--log.level=warn")
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(&log).unwrap())
+                .stderr(std::fs::File::options().append(true).open(&log).unwrap())
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting {PROMETHEUS_BIN}: {e}; {INSTALL_HINT}"));
+            let mut p = Prometheus {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+                log,
+            };
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(Some(status)) = p.child.try_wait() {
+                    last = format!("prometheus exited ({status}):\n{}", p.log_tail());
+                    break;
+                }
+                if let Ok(r) = client.get(format!("{}/-/ready", p.url)).send().await {
+                    if r.status().is_success() {
+                        return p;
+                    }
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "prometheus not ready after 30s:\n{}",
+                    p.log_tail()
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if !last.contains("address already in use") {
+                break;
+            }
+        }
+        panic!("{last}");
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read(&self.log).unwrap_or_default();
+        String::from_utf8_lossy(&log[log.len().saturating_sub(4096)..]).into_owned()
+    }
+
+    /// GET `path` of the HTTP API; the `data` of a `success` answer, else the error text.
+    async fn api(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, String> {
+        let r = support::http_client()
+            .get(format!("{}{path}", self.url))
+            .query(query)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let text = r.text().await.map_err(|e| e.to_string())?;
+        let body: Value = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
+        if body["status"] == "success" {
+            Ok(body["data"].clone())
+        } else {
+            Err(format!("{}: {}", body["errorType"], body["error"]))
+        }
+    }
+
+    /// An instant query's result vector (or scalar).
+    async fn query(&self, expr: &str) -> Result<Value, String> {
+        self.api("/api/v1/query", &[("query", expr)])
+            .await
+            .map(|d| d["result"].clone())
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// fluxroute with traffic and one cluster down.
+
+const TOPIC: &str = "writes";
+
+#[derive(Parser, Debug)]
+struct Cli {
+    #[command(flatten)]
+    args: LoadgenArgs,
+}
+
+fn cluster(name: &str, influxd: &Influxd, extra: &str) -> String {
+    format!(
+        r#"
+[[clusters]]
+name = "{name}"
+api = "v1"
+endpoints = ["{url}"]
+timeout = "2s"
+batch_linger = "20ms"
+health_interval = "500ms"
+health_timeout = "400ms"
+health_rise = 1
+health_fall = 3
+{extra}
+"#,
+        url = influxd.url()
+    )
+}
+
+async fn scrape(fr: &Fluxroute) -> String {
+    let r = support::http_client()
+        .get(format!("{}/metrics", fr.admin_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
+/// Waits until a sample line starting with `prefix` satisfies `ok`.
+async fn wait_sample(fr: &Fluxroute, prefix: &str, ok: impl Fn(f64) -> bool, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let text = scrape(fr).await;
+        let v = text
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok());
+        if v.is_some_and(&ok) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{prefix} is {v:?} after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn post_write(fr: &Fluxroute, db: &str, body: &str) -> u16 {
+    support::http_client()
+        .post(format!("{}/write?db={db}", fr.url()))
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The alerting rules file with every `for:` set to 0s, so alerts fire on first evaluation.
+fn rules_without_for() -> String {
+    read("dashboards/alerts.yml")
+        .lines()
+        .map(|l| match l.trim_start().strip_prefix("for:") {
+            Some(_) => format!("{}for: 0s", &l[..l.len() - l.trim_start().len()]),
+            None => l.to_owned(),
+        })
+        .fold(String::new(), |mut s, l| {
+            let _ = writeln!(s, "{l}");
+            s
+        })
+}
+
+/// Waits until Prometheus has a series for `expr`.
+async fn wait_series(prom: &Prometheus, expr: &str, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let r = prom.query(expr).await;
+        if r.as_ref()
+            .is_ok_and(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Prometheus has no {expr} after {within:?} ({r:?}):\n{}",
+            prom.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Writes a field type conflict inside one batch (both clusters dead-letter it) and a line
+/// InfluxDB would refuse (rejected, answered 400); waits until both clusters dead-lettered.
+async fn write_refused_lines(fr: &Fluxroute, measurement: &str, dead_letters: f64) {
+    let body = format!("{measurement},host=x v=1i 1000\n{measurement},host=x v=1.5 2000\n");
+    assert_eq!(post_write(fr, "conflicts", &body).await, 204);
+    assert_eq!(
+        post_write(fr, "conflicts", "not line protocol\n").await,
+        400
+    );
+    for c in ["a", "b"] {
+        wait_sample(
+            fr,
+            &format!("fluxroute_drain_dead_letters_total{{cluster=\"{c}\""),
+            |v| v >= dead_letters,
+            Duration::from_secs(30),
+        )
+        .await;
+    }
+}
+
+/// The whole chain with a real Prometheus scraping fluxroute every second and evaluating
+/// dashboards/alerts.yml (every `for:` set to 0s) every second, while fluxroute carries traffic
+/// into two clusters, dead-letters a field type conflict, rejects a bad line, and loses one
+/// cluster (killed, then rerouted to its standby). Checks:
+/// 1. docs/metrics.md against the scrape, both ways, with types and labels;
+/// 2. every rule loads and evaluates without error; each alert has `severity`, `summary` and
+///    `runbook`;
+/// 3. through `/api/v1/alerts`: FluxrouteClusterDown fires for the killed cluster only, and
+///    FluxrouteRerouteActive, FluxrouteDeadLettersGrowing and FluxrouteLinesRejected fire too;
+///    FluxrouteInstanceDown, FluxrouteQueueUnreachable, FluxrouteIngestErrors and
+///    FluxrouteClusterMisconfigured do not;
+/// 4. every dashboard query (panels, annotations, variables) and every rule expression
+///    evaluates through `/api/v1/query` without error and names only metrics fluxroute
+///    exports; dashboard queries return data unless listed as possibly empty.
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_evaluates_every_dashboard_query_and_rule_and_fires_cluster_down() {
+    require_bin(PROMETHEUS_BIN);
+    let broker = Tansu::start(Storage::Memory);
+    let (a, mut b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
+    let clusters =
+        cluster("a", &a, "") + &cluster("b", &b, "standby = \"a\"\nreroute_after = \"1s\"");
+    let config = format!(
+        r#"
+[ingest]
+enqueue_timeout = "5s"
+[queue]
+backend = "kafka"
+[queue.kafka]
+brokers = ["{}"]
+topic = "{TOPIC}"
+partitions = 4
+linger = "1ms"
+[shutdown]
+grace = "5s"
+{clusters}
+[[routes]]
+databases = ["*"]
+clusters = ["a", "b"]
+"#,
+        broker.bootstrap()
+    );
+    let fr = Fluxroute::start(&config).await;
+
+    // Prometheus scraping fluxroute every second, the rules evaluated every second.
+    let pdir = tempfile::tempdir().unwrap();
+    std::fs::write(pdir.path().join("alerts.yml"), rules_without_for()).unwrap();
+    let prom = Prometheus::start(
+        pdir.path(),
+        &format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             rule_files:\n  - {}\n\
+             scrape_configs:\n  - job_name: fluxroute\n    static_configs:\n      - targets: ['{}']\n",
+            pdir.path().join("alerts.yml").display(),
+            fr.admin
+        ),
+    )
+    .await;
+    let instance = fr.admin.to_string();
+
+    // Refused lines twice, Prometheus scraping in between: the counters' series exist before
+    // they grow, so increase() and rate() see the growth.
+    write_refused_lines(&fr, "m1", 1.0).await;
+    for series in [
+        r#"fluxroute_drain_dead_letter_lines_total{cluster="b"}"#,
+        r#"fluxroute_ingest_lines_total{outcome="rejected"}"#,
+    ] {
+        wait_series(&prom, series, Duration::from_secs(30)).await;
+    }
+    write_refused_lines(&fr, "m2", 2.0).await;
+
+    // Steady traffic; cluster b is killed while it flows.
+    let url = fr.url();
+    let argv = [
+        "loadgen",
+        "--url",
+        &url,
+        "--db",
+        "metrics",
+        "--create-database",
+        "--batch-size",
+        "200",
+        "--connections",
+        "2",
+        "--hosts",
+        "10",
+        "--rate",
+        "3000",
+        "--duration",
+        "5s",
+        "--quiet",
+    ];
+    let args = Cli::try_parse_from(argv).unwrap().args;
+    let load = tokio::spawn(async move { run(&args).await.unwrap() });
+    wait_sample(
+        &fr,
+        "fluxroute_drain_lines_written_total{cluster=\"b\"}",
+        |v| v >= 1000.0,
+        Duration::from_secs(30),
+    )
+    .await;
+    b.kill();
+    for (prefix, want) in [
+        ("fluxroute_cluster_up{cluster=\"b\"}", 0.0),
+        ("fluxroute_cluster_reroute_active{cluster=\"b\"}", 1.0),
+    ] {
+        wait_sample(&fr, prefix, |v| v == want, Duration::from_secs(15)).await;
+    }
+    // Writes in flight when b died are retried (transport errors).
+    wait_sample(
+        &fr,
+        "fluxroute_drain_retries_total{cluster=\"b\"",
+        |v| v >= 1.0,
+        Duration::from_secs(15),
+    )
+    .await;
+    let report = load.await.unwrap();
+    assert_eq!(report.requests_failed, 0, "{report}");
+    wait_sample(
+        &fr,
+        "fluxroute_drain_lag_records{cluster=\"b\"}",
+        |v| v > 0.0,
+        Duration::from_secs(15),
+    )
+    .await;
+
+    // (1) The catalogue against the scrape.
+    let documented = documented_families();
+    let exposition = parse_exposition(&scrape(&fr).await);
+    let mismatches = catalogue_mismatches(&documented, &exposition);
+    assert!(
+        mismatches.is_empty(),
+        "docs/metrics.md and /metrics disagree:\n{}",
+        mismatches.join("\n")
+    );
+
+    // Every sample name is in Prometheus, scraped a few seconds ago already (rates need two
+    // samples).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let have: BTreeSet<String> = prom
+            .query(r#"count by (__name__) ({__name__=~"fluxroute_.+"} offset 2s)"#)
+            .await
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["metric"]["__name__"].as_str().map(str::to_owned))
+            .collect();
+        let missing: Vec<&String> = exposition
+            .sample_names
+            .iter()
+            .filter(|n| n.starts_with("fluxroute_") && !have.contains(*n))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Prometheus has not scraped {missing:?}:\n{}",
+            prom.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // (2) Every rule loaded, evaluated and healthy.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let rules: Vec<Value> = loop {
+        let data = prom.api("/api/v1/rules", &[]).await.unwrap();
+        let rules: Vec<Value> = data["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["rules"].as_array().unwrap().clone())
+            .collect();
+        if !rules.is_empty() && rules.iter().all(|r| r["health"] != "unknown") {
+            break rules;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rules not evaluated after 30s: {data}\n{}",
+            prom.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut problems = Vec::new();
+    for r in &rules {
+        let name = r["name"].as_str().unwrap();
+        if r["health"] != "ok" {
+            problems.push(format!("rule {name}: {} {}", r["health"], r["lastError"]));
+        }
+        if r["type"] == "alerting" {
+            for key in ["summary", "runbook"] {
+                if r["annotations"][key].as_str().is_none_or(str::is_empty) {
+                    problems.push(format!("alert {name} has no {key} annotation"));
+                }
+            }
+            if r["labels"]["severity"].as_str().is_none() {
+                problems.push(format!("alert {name} has no severity label"));
+            }
+        }
+    }
+
+    // (3) The alerts this scenario must fire, and only those.
+    let must_fire = [
+        ("FluxrouteClusterDown", "b"),
+        ("FluxrouteRerouteActive", "b"),
+        ("FluxrouteDeadLettersGrowing", "a"),
+        ("FluxrouteDeadLettersGrowing", "b"),
+        ("FluxrouteLinesRejected", instance.as_str()),
+    ];
+    let must_not_fire = [
+        "FluxrouteInstanceDown",
+        "FluxrouteQueueUnreachable",
+        "FluxrouteIngestErrors",
+        "FluxrouteClusterMisconfigured",
+    ];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let alerts = prom.api("/api/v1/alerts", &[]).await.unwrap()["alerts"].clone();
+        let firing: BTreeSet<(String, String)> = alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["state"] == "firing")
+            .map(|a| {
+                let l = &a["labels"];
+                let who = l["cluster"]
+                    .as_str()
+                    .or(l["instance"].as_str())
+                    .unwrap_or("");
+                (l["alertname"].as_str().unwrap().to_owned(), who.to_owned())
+            })
+            .collect();
+        let unexpected: Vec<&(String, String)> = firing
+            .iter()
+            .filter(|(n, who)| {
+                must_not_fire.contains(&n.as_str()) || (n == "FluxrouteClusterDown" && who != "b")
+            })
+            .collect();
+        assert!(
+            unexpected.is_empty(),
+            "alerts that must not fire: {unexpected:?}"
+        );
+        let pending: Vec<&(&str, &str)> = must_fire
+            .iter()
+            .filter(|(n, who)| !firing.contains(&((*n).to_owned(), (*who).to_owned())))
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not firing after 30s: {pending:?}; firing: {firing:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // (4) Every dashboard query and every rule expression through the query API.
+    let vars = [
+        ("datasource", "prometheus"),
+        ("cluster", "b"),
+        ("instance", instance.as_str()),
+        ("__rate_interval", "1m"),
+        ("__interval", "15s"),
+        ("__range", "1h"),
+    ];
+    // Legitimately empty here: cluster b's backlog only grows; nothing is answered 503.
+    let may_be_empty = ["Catch-up estimate", "503 answers / s"];
+    let mut queries: Vec<(String, String)> =
+        ["dashboards/overview.json", "dashboards/cluster-health.json"]
+            .iter()
+            .flat_map(|f| dashboard_queries(f))
+            .map(|(at, e)| (at, substitute(&e, &vars)))
+            .collect();
+    assert!(
+        queries.len() >= 30,
+        "only {} dashboard queries",
+        queries.len()
+    );
+    queries.extend(rules.iter().map(|r| {
+        (
+            format!("dashboards/alerts.yml / {}", r["name"].as_str().unwrap()),
+            r["query"].as_str().unwrap().to_owned(),
+        )
+    }));
+    let mut empty = Vec::new();
+    for (at, expr) in &queries {
+        for name in fluxroute_metric_names(expr) {
+            if !exposition.sample_names.contains(&name) {
+                problems.push(format!(
+                    "{at}: {name} is not exported by fluxroute ({expr})"
+                ));
+            }
+        }
+        match prom.query(expr).await {
+            Err(e) => problems.push(format!("{at}: {e} ({expr})")),
+            Ok(result) => {
+                let is_empty = result.as_array().is_some_and(Vec::is_empty);
+                if is_empty
+                    && !at.contains("alerts.yml")
+                    && !may_be_empty.iter().any(|m| at.ends_with(m))
+                {
+                    empty.push(format!("{at}: {expr}"));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(
+        empty.is_empty(),
+        "dashboard queries without data while fluxroute carries traffic:\n{}",
+        empty.join("\n")
+    );
+    drop(prom);
+    drop(a);
+}
+
+// ------------------------------------------------------------------------------------------
+// Static checks: promtool, dashboard structure.
+
+/// `promtool check rules` on the shipped rules, and `promtool check config` on
+/// deploy/prometheus.yml with its rule path pointed at the shipped rules.
+#[test]
+fn promtool_accepts_the_rules_and_the_compose_prometheus_config() {
+    require_bin(PROMTOOL_BIN);
+    let out = Command::new(PROMTOOL_BIN)
+        .args(["check", "rules"])
+        .arg(root("dashboards/alerts.yml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check rules:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let rules = root("dashboards/alerts.yml").display().to_string();
+    let config =
+        read("deploy/prometheus.yml").replace("/etc/prometheus/rules/fluxroute.yml", &rules);
+    assert!(
+        config.contains(&rules),
+        "deploy/prometheus.yml does not load the rules file"
+    );
+    std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
+    let out = Command::new(PROMTOOL_BIN)
+        .args(["check", "config"])
+        .arg(dir.path().join("prometheus.yml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check config:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Both dashboards: unique uids and panel ids, a Prometheus `datasource` variable that every
+/// panel, target and annotation uses, `cluster` and `instance` query variables, and every
+/// non-row panel with at least one query.
+#[test]
+fn dashboards_use_the_datasource_variable_and_have_cluster_and_instance() {
+    let mut uids = BTreeSet::new();
+    for file in ["dashboards/overview.json", "dashboards/cluster-health.json"] {
+        let d: Value = serde_json::from_str(&read(file)).unwrap();
+        assert!(
+            uids.insert(d["uid"].as_str().unwrap().to_owned()),
+            "{file}: uid reused"
+        );
+        let vars: BTreeMap<&str, &Value> = d["templating"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| (v["name"].as_str().unwrap(), v))
+            .collect();
+        assert_eq!(vars["datasource"]["type"], "datasource", "{file}");
+        assert_eq!(vars["datasource"]["query"], "prometheus", "{file}");
+        for v in ["cluster", "instance"] {
+            assert_eq!(
+                vars.get(v).map(|v| &v["type"]),
+                Some(&Value::from("query")),
+                "{file}: {v}"
+            );
+            assert_eq!(vars[v]["datasource"]["uid"], "${datasource}", "{file}: {v}");
+        }
+        let mut ids = BTreeSet::new();
+        let panels = d["panels"].as_array().unwrap();
+        for p in panels {
+            let title = p["title"].as_str().unwrap();
+            assert!(
+                ids.insert(p["id"].as_u64().unwrap()),
+                "{file}: panel id of {title} reused"
+            );
+            assert!(
+                p["gridPos"]["w"].as_u64().is_some(),
+                "{file}: {title} has no gridPos"
+            );
+            if p["type"] == "row" {
+                continue;
+            }
+            assert_eq!(p["datasource"]["uid"], "${datasource}", "{file}: {title}");
+            let targets = p["targets"].as_array().unwrap();
+            assert!(!targets.is_empty(), "{file}: {title} has no query");
+            for t in targets {
+                assert_eq!(t["datasource"]["uid"], "${datasource}", "{file}: {title}");
+                assert!(
+                    t["expr"].as_str().is_some_and(|e| !e.is_empty()),
+                    "{file}: {title}"
+                );
+            }
+        }
+        for a in d["annotations"]["list"].as_array().unwrap() {
+            if a.get("expr").is_some() {
+                assert_eq!(
+                    a["datasource"]["uid"], "${datasource}",
+                    "{file}: {}",
+                    a["name"]
+                );
+            }
+        }
+    }
+    let health: Value = serde_json::from_str(&read("dashboards/cluster-health.json")).unwrap();
+    assert!(
+        health["annotations"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["expr"]
+                .as_str()
+                .is_some_and(|e| e.contains("fluxroute_cluster_reroute_active"))),
+        "cluster-health shows reroute periods as annotations"
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// Dockerfile, compose and their configs (no Docker engine here: files and ports only).
+
+/// A minimal YAML reader for the block style the deploy files use: mappings, sequences,
+/// plain and quoted scalars, one-line flow sequences, comments. Scalars stay strings.
+mod yaml {
+    use serde_json::{Map, Value};
+
+    struct Line {
+        indent: usize,
+        text: String,
+    }
+
+    pub(crate) fn parse(src: &str) -> Value {
+        let mut lines: Vec<Line> = src
+            .lines()
+            .filter_map(|raw| {
+                let text = strip_comment(raw);
+                let trimmed = text.trim_start();
+                (!trimmed.is_empty()).then(|| Line {
+                    indent: text.len() - trimmed.len(),
+                    text: trimmed.trim_end().to_owned(),
+                })
+            })
+            .collect();
+        let mut i = 0;
+        if lines.is_empty() {
+            return Value::Null;
+        }
+        let indent = lines[0].indent;
+        let v = block(&mut lines, &mut i, indent);
+        assert!(
+            i == lines.len(),
+            "yaml: unparsed from line {:?}",
+            lines[i].text
+        );
+        v
+    }
+
+    fn strip_comment(raw: &str) -> String {
+        let (mut quote, mut prev_space) = (None, true);
+        for (i, c) in raw.char_indices() {
+            match (quote, c) {
+                (None, '#') if prev_space => return raw[..i].to_owned(),
+                (None, '"' | '\'') => quote = Some(c),
+                (Some(q), c) if c == q => quote = None,
+                _ => {}
+            }
+            prev_space = c == ' ';
+        }
+        raw.to_owned()
+    }
+
+    fn block(lines: &mut [Line], i: &mut usize, indent: usize) -> Value {
+        if is_item(&lines[*i].text) {
+            seq(lines, i, indent)
+        } else {
+            map(lines, i, indent)
+        }
+    }
+
+    fn is_item(t: &str) -> bool {
+        t == "-" || t.starts_with("- ")
+    }
+
+    /// `key: value` split at the first `: ` (or a trailing `:`) outside quotes.
+    fn split_key(t: &str) -> Option<(String, String)> {
+        if t.starts_with('"') || t.starts_with('\'') || t.starts_with('[') || t.starts_with('{') {
+            let q = t.chars().next()?;
+            if q == '[' || q == '{' {
+                return None;
+            }
+            let end = t[1..].find(q)? + 1;
+            let rest = t[end + 1..].strip_prefix(':')?;
+            return Some((t[1..end].to_owned(), rest.trim().to_owned()));
+        }
+        if let Some(k) = t.strip_suffix(':') {
+            if !k.contains(": ") {
+                return Some((k.to_owned(), String::new()));
+            }
+        }
+        let at = t.find(": ")?;
+        Some((t[..at].to_owned(), t[at + 2..].trim().to_owned()))
+    }
+
+    fn seq(lines: &mut [Line], i: &mut usize, indent: usize) -> Value {
+        let mut out = Vec::new();
+        while *i < lines.len() && lines[*i].indent == indent && is_item(&lines[*i].text) {
+            let rest = lines[*i].text[1..].trim_start().to_owned();
+            if rest.is_empty() {
+                *i += 1;
+                let child = lines.get(*i).map_or(0, |l| l.indent);
+                assert!(child > indent, "yaml: empty sequence item");
+                out.push(block(lines, i, child));
+            } else if split_key(&rest).is_some() {
+                // `- key: value`: a mapping whose first line starts after the dash.
+                let offset = lines[*i].text.len() - rest.len();
+                lines[*i] = Line {
+                    indent: indent + offset,
+                    text: rest,
+                };
+                out.push(map(lines, i, indent + offset));
+            } else {
+                out.push(scalar(&rest));
+                *i += 1;
+            }
+        }
+        Value::Array(out)
+    }
+
+    fn map(lines: &mut [Line], i: &mut usize, indent: usize) -> Value {
+        let mut out = Map::new();
+        while *i < lines.len() && lines[*i].indent == indent && !is_item(&lines[*i].text) {
+            let (key, value) = split_key(&lines[*i].text)
+                .unwrap_or_else(|| panic!("yaml: expected `key: value`, got {:?}", lines[*i].text));
+            assert!(
+                !value.starts_with('|') && !value.starts_with('>'),
+                "yaml: block scalars are not supported ({key})"
+            );
+            *i += 1;
+            let v = if !value.is_empty() {
+                scalar(&value)
+            } else if *i < lines.len() && lines[*i].indent > indent {
+                let child = lines[*i].indent;
+                block(lines, i, child)
+            } else if *i < lines.len() && lines[*i].indent == indent && is_item(&lines[*i].text) {
+                seq(lines, i, indent)
+            } else {
+                Value::Null
+            };
+            out.insert(key, v);
+        }
+        Value::Object(out)
+    }
+
+    fn scalar(t: &str) -> Value {
+        let t = t.trim();
+        if let Some(inner) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            let mut items = Vec::new();
+            let (mut cur, mut quote) = (String::new(), None);
+            for c in inner.chars() {
+                match (quote, c) {
+                    (None, ',') => items.push(scalar(&std::mem::take(&mut cur))),
+                    (None, '"' | '\'') => {
+                        quote = Some(c);
+                        cur.push(c);
+                    }
+                    (Some(q), c) if c == q => {
+                        quote = None;
+                        cur.push(c);
+                    }
+                    _ => cur.push(c),
+                }
+            }
+            if !cur.trim().is_empty() {
+                items.push(scalar(&cur));
+            }
+            return Value::Array(items);
+        }
+        for q in ['"', '\''] {
+            if t.len() >= 2 && t.starts_with(q) && t.ends_with(q) {
+                return Value::String(t[1..t.len() - 1].to_owned());
+            }
+        }
+        Value::String(t.to_owned())
+    }
+}
+
+#[test]
+fn yaml_reader_handles_the_compose_subset() {
+    let v = yaml::parse(
+        "a:\n  b: 1 # note\n  c:\n    - \"x:y\"\n    - k: v\n      l: w\n  d: [\"CMD\", 'two, three']\n\
+         e:\n- p\n- q\nf: \"#not\"\n",
+    );
+    assert_eq!(v["a"]["b"], "1");
+    assert_eq!(v["a"]["c"][0], "x:y");
+    assert_eq!(v["a"]["c"][1]["l"], "w");
+    assert_eq!(v["a"]["d"][1], "two, three");
+    assert_eq!(v["e"][1], "q");
+    assert_eq!(v["f"], "#not");
+}
+
+/// A Dockerfile's instructions, continuation lines joined, comments dropped.
+fn dockerfile_instructions(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if (t.starts_with('#') && cur.is_empty()) || t.is_empty() {
+            continue;
+        }
+        if let Some(part) = t.strip_suffix('\\') {
+            cur.push_str(part);
+            cur.push(' ');
+            continue;
+        }
+        cur.push_str(t);
+        let (op, args) = cur.split_once(char::is_whitespace).unwrap_or((&cur, ""));
+        out.push((op.to_ascii_uppercase(), args.trim().to_owned()));
+        cur.clear();
+    }
+    out
+}
+
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("no port in {addr:?}"))
+}
+
+/// `http://host:port/...` -> (host, port).
+fn host_port(url: &str) -> (String, u16) {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let hostport = rest.split('/').next().unwrap();
+    let (host, port) = hostport
+        .rsplit_once(':')
+        .unwrap_or_else(|| panic!("no port in {url:?}"));
+    (host.to_owned(), port.parse().unwrap())
+}
+
+/// Container ports a compose service publishes (`"host:container"` or `"container"`).
+fn published_ports(service: &Value) -> BTreeSet<u16> {
+    service["ports"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| port_of(p.as_str().unwrap().split('/').next().unwrap()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `(source, target)` of a compose service's volumes in short syntax.
+fn mounts(service: &Value) -> Vec<(String, String)> {
+    service["volumes"]
+        .as_array()
+        .map(|vs| {
+            vs.iter()
+                .map(|v| {
+                    let mut parts = v.as_str().unwrap().split(':');
+                    (
+                        parts.next().unwrap().to_owned(),
+                        parts.next().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every file the Dockerfile copies exists and is not excluded by .dockerignore; the image
+/// exposes exactly deploy/fluxroute.toml's ingest and admin ports, its health check probes the
+/// ingest port's /health, it runs as a non-root user with config and data volumes, and its
+/// default config path is where compose mounts deploy/fluxroute.toml. Every compose bind mount
+/// and build file exists; named volumes are declared; the fluxroute service publishes the
+/// config's ports; the config's clusters and brokers and Prometheus's scrape target and
+/// Grafana's data source name compose services on ports those services listen on; Prometheus
+/// loads the rules file compose mounts; Grafana's dashboard provider reads the mounted
+/// dashboards.
+#[test]
+fn docker_and_compose_name_existing_files_and_matching_ports() {
+    // deploy/fluxroute.toml is a valid config with listeners every container can reach.
+    let toml_text = read("deploy/fluxroute.toml");
+    let env = HashMap::from([("FLUXROUTE_ADMIN_TOKEN".to_owned(), "t".to_owned())]);
+    if let Err(e) = fluxroute::config::parse(&toml_text, "deploy/fluxroute.toml", &env) {
+        panic!("deploy/fluxroute.toml is invalid:\n{e}");
+    }
+    let cfg: toml::Value = toml::from_str(&toml_text).unwrap();
+    let ingest_listen = cfg["ingest"]["listen"].as_str().unwrap();
+    let admin_listen = cfg["admin"]["listen"].as_str().unwrap();
+    assert!(ingest_listen.starts_with("0.0.0.0:") && admin_listen.starts_with("0.0.0.0:"));
+    let (ingest_port, admin_port) = (port_of(ingest_listen), port_of(admin_listen));
+    let config_ports = BTreeSet::from([ingest_port, admin_port]);
+
+    // Dockerfile.
+    let instructions = dockerfile_instructions(&read("Dockerfile"));
+    let ignored: Vec<String> = read(".dockerignore")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.trim_matches('/').to_owned())
+        .collect();
+    let mut exposed = BTreeSet::new();
+    let (mut user, mut volumes, mut cmd, mut health_url, mut healthcheck) =
+        (None, Vec::new(), None, None, None);
+    let mut copied = 0;
+    for (op, args) in &instructions {
+        match op.as_str() {
+            "COPY" | "ADD" => {
+                let words: Vec<&str> = args.split_whitespace().collect();
+                if words.iter().any(|w| w.starts_with("--from=")) {
+                    continue;
+                }
+                let paths: Vec<&str> = words.into_iter().filter(|w| !w.starts_with("--")).collect();
+                for src in &paths[..paths.len() - 1] {
+                    copied += 1;
+                    assert!(
+                        root(src).exists(),
+                        "Dockerfile copies {src}, which does not exist"
+                    );
+                    let first = src.trim_start_matches("./").split('/').next().unwrap();
+                    assert!(
+                        !ignored.iter().any(|i| i == first || i == *src),
+                        "Dockerfile copies {src}, which .dockerignore excludes"
+                    );
+                }
+            }
+            "EXPOSE" => exposed.extend(
+                args.split_whitespace()
+                    .map(|p| port_of(&format!(":{}", p.split('/').next().unwrap()))),
+            ),
+            "USER" => user = Some(args.clone()),
+            "VOLUME" => volumes = serde_json::from_str::<Vec<String>>(args).unwrap(),
+            "CMD" => cmd = Some(serde_json::from_str::<Vec<String>>(args).unwrap()),
+            "HEALTHCHECK" => healthcheck = Some(args.clone()),
+            "ENV" => {
+                if let Some(url) = args.strip_prefix("FLUXROUTE_HEALTH_URL=") {
+                    health_url = Some(url.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(copied >= 3, "Dockerfile copies the sources");
+    assert_eq!(
+        exposed, config_ports,
+        "Dockerfile EXPOSE vs deploy/fluxroute.toml listeners"
+    );
+    let user = user.expect("Dockerfile sets USER");
+    assert!(
+        !user.starts_with("root") && !user.starts_with('0'),
+        "runs as {user}"
+    );
+    assert!(healthcheck
+        .expect("HEALTHCHECK")
+        .contains("$FLUXROUTE_HEALTH_URL"));
+    let health_url = health_url.expect("ENV FLUXROUTE_HEALTH_URL");
+    assert!(health_url.ends_with("/health"), "{health_url}");
+    assert_eq!(host_port(&health_url).1, ingest_port, "health check port");
+    let cmd = cmd.expect("Dockerfile CMD");
+    let config_path = cmd[cmd.iter().position(|a| a == "--config").unwrap() + 1].clone();
+    assert!(
+        volumes.iter().any(|v| config_path.starts_with(v.as_str())),
+        "config {config_path} is not in a volume {volumes:?}"
+    );
+    assert!(volumes.len() >= 2, "config and data volumes: {volumes:?}");
+
+    // compose.
+    let compose = yaml::parse(&read("deploy/compose.yaml"));
+    let services = compose["services"].as_object().unwrap();
+    for name in [
+        "kafka",
+        "influxdb-a",
+        "influxdb-b",
+        "fluxroute",
+        "prometheus",
+        "grafana",
+    ] {
+        assert!(services.contains_key(name), "compose has no {name} service");
+    }
+    let declared: BTreeSet<&String> = compose["volumes"].as_object().unwrap().keys().collect();
+    let deploy = root("deploy");
+    let mut targets: HashMap<&str, Vec<(String, String)>> = HashMap::new();
+    for (name, s) in services {
+        for (src, target) in mounts(s) {
+            if src.starts_with('.') || src.starts_with('/') {
+                assert!(
+                    deploy.join(&src).exists(),
+                    "compose {name} mounts {src}, which does not exist"
+                );
+            } else {
+                assert!(
+                    declared.contains(&src),
+                    "compose {name} uses undeclared volume {src}"
+                );
+            }
+            targets
+                .entry(name.as_str())
+                .or_default()
+                .push((src, target));
+        }
+        if let Some(build) = s.get("build") {
+            let context = deploy.join(build["context"].as_str().unwrap());
+            assert!(
+                context.join(build["dockerfile"].as_str().unwrap()).exists(),
+                "{name} build"
+            );
+        }
+    }
+    let fr = &services["fluxroute"];
+    assert_eq!(
+        published_ports(fr),
+        config_ports,
+        "compose fluxroute ports vs deploy/fluxroute.toml"
+    );
+    assert!(
+        targets["fluxroute"]
+            .iter()
+            .any(|(s, t)| s == "./fluxroute.toml" && *t == config_path),
+        "compose mounts deploy/fluxroute.toml at the image's config path {config_path}"
+    );
+    // Every service fluxroute's config names is a compose service, on the port it listens on.
+    let service_port = |host: &str, port: u16, what: &str| {
+        let s = services
+            .get(host)
+            .unwrap_or_else(|| panic!("{what}: no compose service {host}"));
+        let listens: BTreeSet<u16> = published_ports(s)
+            .into_iter()
+            .chain(
+                s["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+                    .as_str()
+                    .into_iter()
+                    .flat_map(|l| l.split(',').map(|u| host_port(u).1)),
+            )
+            .collect();
+        assert!(
+            listens.contains(&port),
+            "{what}: {host} does not listen on {port} ({listens:?})"
+        );
+    };
+    for c in cfg["clusters"].as_array().unwrap() {
+        for e in c["endpoints"].as_array().unwrap() {
+            let (host, port) = host_port(e.as_str().unwrap());
+            service_port(&host, port, &format!("cluster {}", c["name"]));
+        }
+    }
+    for b in cfg["queue"]["kafka"]["brokers"].as_array().unwrap() {
+        let (host, port) = host_port(b.as_str().unwrap());
+        service_port(&host, port, "kafka broker");
+    }
+
+    // Prometheus: scrapes fluxroute's admin port, loads the mounted rules file.
+    let prom_cfg = yaml::parse(&read("deploy/prometheus.yml"));
+    let prom_mounts = &targets["prometheus"];
+    assert!(prom_mounts
+        .iter()
+        .any(|(s, t)| s == "./prometheus.yml" && t == "/etc/prometheus/prometheus.yml"));
+    for rule in prom_cfg["rule_files"].as_array().unwrap() {
+        let rule = rule.as_str().unwrap();
+        assert!(
+            prom_mounts
+                .iter()
+                .any(|(s, t)| t == rule && s == "../dashboards/alerts.yml"),
+            "prometheus loads {rule}, which compose does not mount from dashboards/alerts.yml"
+        );
+    }
+    let job = &prom_cfg["scrape_configs"][0];
+    assert!(
+        job["job_name"].as_str().unwrap().contains("fluxroute"),
+        "alerts select job=~.*fluxroute.*"
+    );
+    let target = job["static_configs"][0]["targets"][0].as_str().unwrap();
+    let (host, port) = host_port(target);
+    assert_eq!(
+        (host.as_str(), port),
+        ("fluxroute", admin_port),
+        "scrape target"
+    );
+    service_port("prometheus", 9090, "prometheus");
+
+    // Grafana: data source URL is the prometheus service; provider path is the mounted dashboards.
+    let ds = yaml::parse(&read("dashboards/provisioning/datasources/prometheus.yml"));
+    let (host, port) = host_port(ds["datasources"][0]["url"].as_str().unwrap());
+    service_port(&host, port, "grafana data source");
+    let provider = yaml::parse(&read("dashboards/provisioning/dashboards/fluxroute.yml"));
+    let path = provider["providers"][0]["options"]["path"]
+        .as_str()
+        .unwrap();
+    let g = &targets["grafana"];
+    for (src, target) in [
+        (
+            "../dashboards/provisioning/datasources",
+            "/etc/grafana/provisioning/datasources",
+        ),
+        (
+            "../dashboards/provisioning/dashboards",
+            "/etc/grafana/provisioning/dashboards",
+        ),
+        ("../dashboards", path),
+    ] {
+        assert!(
+            g.iter().any(|(s, t)| s == src && t == target),
+            "grafana mounts {src} at {target}"
+        );
+    }
+}
