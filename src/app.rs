@@ -23,7 +23,7 @@ use crate::health::{self, ClusterHealth};
 use crate::influx::{ClientError, ClusterClient};
 use crate::ingest::auth::{Authenticator, Principal};
 use crate::ingest::{self, Ingest, IngestSettings};
-use crate::metrics::{DrainMetrics, IngestMetrics};
+use crate::metrics::{DrainMetrics, IngestMetrics, QueueMetrics};
 use crate::queue::embedded::{
     self, EmbeddedQueue, EmbeddedSettings, FsyncPolicy, RetentionSettings,
 };
@@ -194,19 +194,42 @@ fn authenticator(config: &Config) -> Authenticator {
     )
 }
 
-async fn open_queue(config: &Config) -> Result<Arc<dyn Queue>, AppError> {
+/// Opens the configured queue; for the embedded log also a hook that refreshes its storage
+/// metrics (called on each scrape).
+async fn open_queue(
+    config: &Config,
+    registry: &prometheus::Registry,
+) -> Result<(Arc<dyn Queue>, Option<admin::MetricsRefresh>), AppError> {
     match config.queue.backend {
         QueueBackend::Kafka => {
             let q = KafkaQueue::connect(kafka_settings(config), QUEUE_SETUP_TIMEOUT).await?;
-            Ok(Arc::new(q))
+            Ok((Arc::new(q), None))
         }
         QueueBackend::Embedded => {
             let settings = embedded_settings(config);
+            let budget = settings.retention.max_bytes.unwrap_or(0);
             // Opening replays the journal: blocking work off the runtime's threads.
             let q = tokio::task::spawn_blocking(move || EmbeddedQueue::open(settings))
                 .await
                 .map_err(|e| queue::Error::Setup(format!("opening the embedded queue: {e}")))??;
-            Ok(Arc::new(q))
+            let q = Arc::new(q);
+            let m = QueueMetrics::new(registry);
+            m.budget_bytes
+                .set(i64::try_from(budget).unwrap_or(i64::MAX));
+            let seen_dropped = std::sync::atomic::AtomicU64::new(0);
+            let store = Arc::clone(&q);
+            let refresh = admin::MetricsRefresh(Box::new(move || {
+                m.stored_bytes
+                    .set(i64::try_from(store.stored_bytes()).unwrap_or(i64::MAX));
+                m.records
+                    .set(i64::try_from(store.retained_records()).unwrap_or(i64::MAX));
+                m.oldest_record_age_seconds
+                    .set(store.oldest_record_age().map_or(0.0, |d| d.as_secs_f64()));
+                let dropped = store.dropped_records_total();
+                let before = seen_dropped.swap(dropped, std::sync::atomic::Ordering::Relaxed);
+                m.dropped_records.inc_by(dropped.saturating_sub(before));
+            }));
+            Ok((q, Some(refresh)))
         }
     }
 }
@@ -431,7 +454,8 @@ pub async fn run(
 ) -> Result<(), AppError> {
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
     let registry = prometheus::Registry::new();
-    let queue = open_queue(&config).await?;
+    crate::metrics::register_process(&registry);
+    let (queue, metrics_refresh) = open_queue(&config, &registry).await?;
     let producer = queue.producer();
     let drain_metrics = DrainMetrics::new(&registry);
     let (control, control_store) = open_control(&config).await?;
@@ -471,6 +495,7 @@ pub async fn run(
         dead_letters: queue.dead_letters(),
         backend: config.queue.backend.as_str(),
         reload: reload_tx,
+        metrics_refresh,
     }));
 
     let ingest_addr = listeners.ingest.local_addr().ok();

@@ -247,6 +247,89 @@ impl DrainMetrics {
     }
 }
 
+/// Registers process metrics (`process_cpu_seconds_total`, `process_resident_memory_bytes`,
+/// ...) and `fluxroute_build_info{version}`.
+pub fn register_process(registry: &Registry) {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = registry.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    )) {
+        tracing::warn!(error = %e, "process metrics unavailable");
+    }
+    let info = register(
+        registry,
+        IntGaugeVec::new(
+            Opts::new("fluxroute_build_info", "Always 1; the version is a label"),
+            &["version"],
+        )
+        .expect("valid metric"),
+    );
+    info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+}
+
+/// The queue's own metrics (the embedded log's storage; Kafka's are librdkafka's).
+#[derive(Clone, Debug)]
+pub struct QueueMetrics {
+    /// Bytes of records held (embedded: keys plus values).
+    pub stored_bytes: IntGauge,
+    /// Records held.
+    pub records: IntGauge,
+    /// Age of the oldest record held.
+    pub oldest_record_age_seconds: prometheus::Gauge,
+    /// Records dropped by `bounded` retention before delivery.
+    pub dropped_records: IntCounter,
+    /// The disk budget (`max_bytes`; 0 = unlimited).
+    pub budget_bytes: IntGauge,
+}
+
+impl QueueMetrics {
+    /// Creates and registers the queue's families.
+    pub fn new(registry: &Registry) -> QueueMetrics {
+        QueueMetrics {
+            stored_bytes: register(
+                registry,
+                IntGauge::new(
+                    "fluxroute_queue_stored_bytes",
+                    "Bytes of records the embedded queue holds",
+                )
+                .expect("valid metric"),
+            ),
+            records: register(
+                registry,
+                IntGauge::new(
+                    "fluxroute_queue_records",
+                    "Records the embedded queue holds",
+                )
+                .expect("valid metric"),
+            ),
+            oldest_record_age_seconds: register(
+                registry,
+                prometheus::Gauge::new(
+                    "fluxroute_queue_oldest_record_age_seconds",
+                    "Age of the oldest record the embedded queue holds",
+                )
+                .expect("valid metric"),
+            ),
+            dropped_records: register(
+                registry,
+                IntCounter::new(
+                    "fluxroute_queue_retention_dropped_records_total",
+                    "Records the embedded queue dropped undelivered under bounded retention",
+                )
+                .expect("valid metric"),
+            ),
+            budget_bytes: register(
+                registry,
+                IntGauge::new(
+                    "fluxroute_queue_budget_bytes",
+                    "The embedded queue's disk budget (0 = unlimited)",
+                )
+                .expect("valid metric"),
+            ),
+        }
+    }
+}
+
 /// Renders every registered family in Prometheus' text format.
 pub fn render(registry: &Registry) -> String {
     let mut buf = Vec::new();

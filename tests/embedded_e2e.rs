@@ -185,3 +185,54 @@ async fn exhausted_disk_budget_answers_503_and_recovers() {
     assert_eq!(stored(&a, "d"), accepted);
     fr.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn embedded_queue_metrics_are_exported_and_documented() {
+    let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let budget = "[queue.embedded.retention]\nmax_bytes = 5000000";
+    let fr = Fluxroute::start(&config(&dir.path().join("queue"), &a, &b, budget)).await;
+    let http = support::http_client();
+    let r = http
+        .post(format!("{}/write?db=d", fr.url()))
+        .body("m,host=a v=1 1\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let text = http
+        .get(format!("{}/metrics", fr.admin_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).unwrap();
+    let section = &doc[doc
+        .find("## Embedded queue catalogue")
+        .expect("embedded section")..];
+    for family in [
+        "fluxroute_queue_stored_bytes",
+        "fluxroute_queue_records",
+        "fluxroute_queue_oldest_record_age_seconds",
+        "fluxroute_queue_retention_dropped_records_total",
+        "fluxroute_queue_budget_bytes",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "{family} not exported:\n{text}"
+        );
+        assert!(
+            section.contains(&format!("| `{family}` |")),
+            "{family} not documented"
+        );
+    }
+    assert!(
+        text.contains("fluxroute_queue_budget_bytes 5000000"),
+        "{text}"
+    );
+    assert!(text.contains("fluxroute_build_info{version="), "{text}");
+    fr.stop().await.unwrap();
+}

@@ -53,6 +53,16 @@ const STATUS_PAGE_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; \
     style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; form-action 'none'; \
     frame-ancestors 'none'; base-uri 'none'";
 
+/// Refreshes metrics that are read rather than counted (the embedded queue's storage), before a
+/// scrape.
+pub struct MetricsRefresh(pub Box<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for MetricsRefresh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsRefresh")
+    }
+}
+
 /// What the admin API knows of one cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterView {
@@ -81,6 +91,7 @@ pub struct Admin {
     backend: &'static str,
     started: Instant,
     rates: Mutex<HashMap<String, RateSample>>,
+    metrics_refresh: Option<MetricsRefresh>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +126,8 @@ pub struct AdminParts {
     pub backend: &'static str,
     /// Where reload requests go.
     pub reload: tokio::sync::mpsc::Sender<crate::app::ReloadRequest>,
+    /// Called before each scrape.
+    pub metrics_refresh: Option<MetricsRefresh>,
 }
 
 impl Admin {
@@ -127,6 +140,7 @@ impl Admin {
             control: parts.control,
             clusters: std::sync::RwLock::new(parts.clusters),
             reload: parts.reload,
+            metrics_refresh: parts.metrics_refresh,
             drain_metrics: parts.drain_metrics,
             producer: parts.producer,
             dead_letters: parts.dead_letters,
@@ -379,6 +393,9 @@ async fn page() -> Response {
 }
 
 async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
+    if let Some(refresh) = &admin.metrics_refresh {
+        (refresh.0)();
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::metrics::render(&admin.registry),

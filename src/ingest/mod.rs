@@ -218,7 +218,9 @@ fn endpoint_label(path: &str) -> &'static str {
 async fn common_headers(State(ingest): State<Arc<Ingest>>, req: Request, next: Next) -> Response {
     let endpoint = endpoint_label(req.uri().path());
     let request_id = uuid::Uuid::new_v4().to_string();
-    let mut resp = next.run(req).await;
+    // Every log line of the request carries its id, the one the client sees in `Request-Id`.
+    let span = tracing::info_span!("request", id = %request_id, endpoint);
+    let mut resp = tracing::Instrument::instrument(next.run(req), span).await;
     ingest
         .metrics
         .requests
