@@ -23,7 +23,7 @@ use crate::health::{self, ClusterHealth};
 use crate::influx::{ClientError, ClusterClient};
 use crate::ingest::auth::{Authenticator, Principal};
 use crate::ingest::{self, Ingest, IngestSettings};
-use crate::metrics::{DrainMetrics, IngestMetrics, QueueMetrics};
+use crate::metrics::{DrainMetrics, IngestMetrics, KafkaClientMetrics, QueueMetrics};
 use crate::queue::embedded::{
     self, EmbeddedQueue, EmbeddedSettings, FsyncPolicy, RetentionSettings,
 };
@@ -108,6 +108,7 @@ pub fn kafka_settings(config: &Config) -> KafkaSettings {
             .iter()
             .map(|(key, v)| (key.to_owned(), v.to_owned()))
             .collect(),
+        client_metrics: None,
     }
 }
 
@@ -202,7 +203,9 @@ async fn open_queue(
 ) -> Result<(Arc<dyn Queue>, Option<admin::MetricsRefresh>), AppError> {
     match config.queue.backend {
         QueueBackend::Kafka => {
-            let q = KafkaQueue::connect(kafka_settings(config), QUEUE_SETUP_TIMEOUT).await?;
+            let mut settings = kafka_settings(config);
+            settings.client_metrics = Some(KafkaClientMetrics::new(registry));
+            let q = KafkaQueue::connect(settings, QUEUE_SETUP_TIMEOUT).await?;
             Ok((Arc::new(q), None))
         }
         QueueBackend::Embedded => {

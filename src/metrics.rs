@@ -330,6 +330,62 @@ impl QueueMetrics {
     }
 }
 
+/// What librdkafka's statistics say about the Kafka producer (refreshed every second).
+#[derive(Clone, Debug)]
+pub struct KafkaClientMetrics {
+    /// Records waiting in the producer's queue (not yet acknowledged by the brokers).
+    pub producer_queue_messages: IntGauge,
+    /// Bytes of those records.
+    pub producer_queue_bytes: IntGauge,
+    /// The queue's capacity in records.
+    pub producer_queue_max_messages: IntGauge,
+    /// Average round trip to each broker over the last window.
+    pub broker_rtt_seconds: prometheus::GaugeVec,
+}
+
+impl KafkaClientMetrics {
+    /// Creates and registers the families.
+    pub fn new(registry: &Registry) -> KafkaClientMetrics {
+        KafkaClientMetrics {
+            producer_queue_messages: register(
+                registry,
+                IntGauge::new(
+                    "fluxroute_kafka_producer_queue_messages",
+                    "Records in the Kafka producer's queue, not yet acknowledged (librdkafka msg_cnt)",
+                )
+                .expect("valid metric"),
+            ),
+            producer_queue_bytes: register(
+                registry,
+                IntGauge::new(
+                    "fluxroute_kafka_producer_queue_bytes",
+                    "Bytes of records in the Kafka producer's queue (librdkafka msg_size)",
+                )
+                .expect("valid metric"),
+            ),
+            producer_queue_max_messages: register(
+                registry,
+                IntGauge::new(
+                    "fluxroute_kafka_producer_queue_max_messages",
+                    "Capacity of the Kafka producer's queue in records (librdkafka msg_max)",
+                )
+                .expect("valid metric"),
+            ),
+            broker_rtt_seconds: register(
+                registry,
+                prometheus::GaugeVec::new(
+                    Opts::new(
+                        "fluxroute_kafka_broker_rtt_seconds",
+                        "Average request round trip to each broker over librdkafka's last statistics window",
+                    ),
+                    &["broker"],
+                )
+                .expect("valid metric"),
+            ),
+        }
+    }
+}
+
 /// Renders every registered family in Prometheus' text format.
 pub fn render(registry: &Registry) -> String {
     let mut buf = Vec::new();

@@ -215,6 +215,7 @@ clusters = ["c"]
         linger: Duration::from_millis(1),
         produce_timeout: Duration::from_secs(5),
         properties: Default::default(),
+        client_metrics: None,
     };
     let consumer = KafkaConsumerGroup::join(&settings, "cli-test").unwrap();
     let mut lines: Vec<String> = Vec::new();

@@ -249,6 +249,7 @@ fn kafka_settings(broker: &Tansu) -> KafkaSettings {
         linger: Duration::from_millis(1),
         produce_timeout: Duration::from_secs(5),
         properties: Default::default(),
+        client_metrics: None,
     }
 }
 

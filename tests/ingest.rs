@@ -58,6 +58,7 @@ fn settings(bootstrap: &str) -> KafkaSettings {
         linger: Duration::from_millis(1),
         produce_timeout: Duration::from_secs(5),
         properties: BTreeMap::new(),
+        client_metrics: None,
     }
 }
 

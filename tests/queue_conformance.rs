@@ -39,6 +39,7 @@ async fn kafka(broker: &Tansu) -> Arc<dyn Queue> {
         linger: Duration::from_millis(1),
         produce_timeout: Duration::from_secs(10),
         properties: BTreeMap::new(),
+        client_metrics: None,
     };
     Arc::new(
         KafkaQueue::connect(settings, Duration::from_secs(30))

@@ -62,7 +62,38 @@ pub struct KafkaSettings {
     pub produce_timeout: Duration,
     /// Extra librdkafka properties, applied as given.
     pub properties: BTreeMap<String, String>,
+    /// Where the producer's librdkafka statistics go (`None`: not collected).
+    pub client_metrics: Option<crate::metrics::KafkaClientMetrics>,
 }
+
+/// The producer's client context: turns librdkafka statistics into metrics.
+#[derive(Debug, Clone, Default)]
+pub struct StatsContext {
+    metrics: Option<crate::metrics::KafkaClientMetrics>,
+}
+
+impl ClientContext for StatsContext {
+    fn stats(&self, s: rdkafka::statistics::Statistics) {
+        let Some(m) = &self.metrics else { return };
+        m.producer_queue_messages
+            .set(i64::try_from(s.msg_cnt).unwrap_or(i64::MAX));
+        m.producer_queue_bytes
+            .set(i64::try_from(s.msg_size).unwrap_or(i64::MAX));
+        m.producer_queue_max_messages
+            .set(i64::try_from(s.msg_max).unwrap_or(i64::MAX));
+        for b in s.brokers.values() {
+            if let Some(rtt) = b.rtt.as_ref().filter(|w| w.cnt > 0) {
+                // librdkafka reports microseconds.
+                m.broker_rtt_seconds
+                    .with_label_values(&[b.nodename.as_str()])
+                    .set(rtt.avg as f64 / 1e6);
+            }
+        }
+    }
+}
+
+/// The producer type fluxroute uses.
+type Producer_ = FutureProducer<StatsContext>;
 
 impl KafkaSettings {
     pub(crate) fn client_config(&self, pinned: &[(&str, &str)]) -> Result<ClientConfig, Error> {
@@ -93,7 +124,8 @@ impl KafkaSettings {
 /// wave; requests in flight on the old one fail and are answered 503, so nothing is acknowledged
 /// that was not durable.
 pub struct KafkaProducer {
-    producer: std::sync::RwLock<(u64, FutureProducer)>,
+    producer: std::sync::RwLock<(u64, Producer_)>,
+    context: StatsContext,
     config: ClientConfig,
     produce_timeout: Duration,
     topic: String,
@@ -134,8 +166,16 @@ impl KafkaProducer {
         if !settings.properties.contains_key("compression.type") {
             cfg.set("compression.type", "lz4");
         }
-        let producer: FutureProducer = cfg
-            .create()
+        if settings.client_metrics.is_some()
+            && !settings.properties.contains_key("statistics.interval.ms")
+        {
+            cfg.set("statistics.interval.ms", "1000");
+        }
+        let context = StatsContext {
+            metrics: settings.client_metrics.clone(),
+        };
+        let producer: Producer_ = cfg
+            .create_with_context(context.clone())
             .map_err(|e| Error::Setup(format!("creating Kafka producer: {e}")))?;
         ensure_topic(settings, &settings.topic, setup_timeout).await?;
         let partitions = topic_partitions(&producer, &settings.topic, setup_timeout).await?;
@@ -149,6 +189,7 @@ impl KafkaProducer {
         }
         Ok(KafkaProducer {
             producer: std::sync::RwLock::new((0, producer)),
+            context,
             config: cfg,
             produce_timeout: settings.produce_timeout,
             topic: settings.topic.clone(),
@@ -205,7 +246,7 @@ pub(crate) async fn ensure_topic_with(
 }
 
 async fn topic_partitions(
-    producer: &FutureProducer,
+    producer: &Producer_,
     topic: &str,
     timeout: Duration,
 ) -> Result<u32, Error> {
@@ -308,7 +349,7 @@ impl Producer for KafkaProducer {
 }
 
 impl KafkaProducer {
-    fn current(&self) -> (u64, FutureProducer) {
+    fn current(&self) -> (u64, Producer_) {
         match self.producer.read() {
             Ok(g) => (g.0, g.1.clone()),
             Err(poisoned) => {
@@ -326,7 +367,10 @@ impl KafkaProducer {
         if g.0 != seen {
             return;
         }
-        match self.config.create::<FutureProducer>() {
+        match self
+            .config
+            .create_with_context::<_, Producer_>(self.context.clone())
+        {
             Ok(fresh) => {
                 tracing::warn!(
                     generation = seen + 1,
@@ -340,7 +384,7 @@ impl KafkaProducer {
 }
 
 async fn enqueue_on(
-    producer: &FutureProducer,
+    producer: &Producer_,
     topic: &str,
     records: &[OutgoingRecord],
     produce_timeout: Duration,
