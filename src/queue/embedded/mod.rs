@@ -107,8 +107,9 @@ use writer::{Envelope, Request, Writer};
 
 /// Requests waiting for the writer at most; more callers wait for a permit.
 const MAX_PENDING_REQUESTS: usize = 1024;
-/// Payload bytes one poll returns at most (at least one record).
-const MAX_POLL_BYTES: u64 = 64 * 1024 * 1024;
+/// Payload bytes one poll returns at most (at least one record): a drain batches what it reads,
+/// so this bounds its memory per poll (measured: 64 MiB let a draining router reach 380 MB RSS).
+const MAX_POLL_BYTES: u64 = 8 * 1024 * 1024;
 
 /// When an acknowledged record is on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -635,7 +636,7 @@ impl ConsumerGroup for EmbeddedMember {
         &self.group
     }
 
-    /// Returns up to `max` events (and at most 64 MiB of payload), waiting at most `timeout`
+    /// Returns up to `max` events (and at most 8 MiB of payload), waiting at most `timeout`
     /// for the first; wakes as soon as records are appended.
     ///
     /// # Cancel safety
