@@ -31,32 +31,14 @@ partitions = 2
 linger = "1ms"
 [shutdown]
 grace = "5s"
-[[clusters]]
-name = "a"
-api = "v1"
-endpoints = ["{a}"]
-batch_linger = "20ms"
-health_interval = "300ms"
-health_timeout = "250ms"
-health_rise = 1
-health_fall = 2
-[[clusters]]
-name = "b"
-api = "v1"
-endpoints = ["{b}"]
-batch_linger = "20ms"
-health_interval = "300ms"
-health_timeout = "250ms"
-health_rise = 1
-health_fall = 2
-{extra_b}
+{clusters}
 [[routes]]
 databases = ["*"]
 clusters = ["a"]
 "#,
         broker = broker.bootstrap(),
-        a = a.url(),
-        b = b.url(),
+        clusters = support::config::cluster("a", &a.url(), "")
+            + &support::config::cluster("b", &b.url(), extra_b),
     )
 }
 

@@ -139,23 +139,10 @@ fn which(bin: &str) -> std::path::PathBuf {
 #[tokio::test(flavor = "multi_thread")]
 async fn influx_cli_and_curl_write_through_fluxroute() {
     let broker = Tansu::start(Storage::Memory);
-    let fr = Fluxroute::start(&format!(
-        r#"
-[queue]
-backend = "kafka"
-[queue.kafka]
-brokers = ["{}"]
-topic = "writes"
-partitions = 1
-[[clusters]]
-name = "c"
-api = "v1"
-endpoints = ["http://127.0.0.1:9"]
-[[routes]]
-databases = ["telegraf"]
-clusters = ["c"]
-"#,
-        broker.bootstrap()
+    let fr = Fluxroute::start(&support::config::kafka_ingest_only(
+        &broker.bootstrap(),
+        1,
+        &["telegraf"],
     ))
     .await;
 

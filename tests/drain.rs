@@ -27,22 +27,7 @@ struct Cli {
 
 /// A cluster entry for the test config.
 fn cluster(name: &str, influxd: &Influxd, extra: &str) -> String {
-    format!(
-        r#"
-[[clusters]]
-name = "{name}"
-api = "v1"
-endpoints = ["{url}"]
-timeout = "2s"
-batch_linger = "20ms"
-health_interval = "300ms"
-health_timeout = "250ms"
-health_rise = 1
-health_fall = 2
-{extra}
-"#,
-        url = influxd.url()
-    )
+    support::config::cluster(name, &influxd.url(), extra)
 }
 
 fn config(broker: &Tansu, clusters: &str, route_clusters: &str) -> String {

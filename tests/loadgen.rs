@@ -142,23 +142,10 @@ async fn failures_are_counted_not_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loadgen_writes_through_fluxroute_v1_and_v2() {
     let broker = Tansu::start(Storage::Memory);
-    let fr = Fluxroute::start(&format!(
-        r#"
-[queue]
-backend = "kafka"
-[queue.kafka]
-brokers = ["{}"]
-topic = "writes"
-partitions = 2
-[[clusters]]
-name = "c"
-api = "v1"
-endpoints = ["http://127.0.0.1:9"]
-[[routes]]
-databases = ["lg"]
-clusters = ["c"]
-"#,
-        broker.bootstrap()
+    let fr = Fluxroute::start(&support::config::kafka_ingest_only(
+        &broker.bootstrap(),
+        2,
+        &["lg"],
     ))
     .await;
     for api in ["v1", "v2"] {

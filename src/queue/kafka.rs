@@ -40,6 +40,8 @@ const PINNED_PRODUCER: &[(&str, &str)] = &[("enable.idempotence", "true"), ("ack
 const PINNED_CONSUMER: &[(&str, &str)] = &[("enable.auto.commit", "false")];
 /// Prefetch cap per consumer-group member, in KiB: enough to keep a drain's batches full.
 const CONSUMER_PREFETCH_KBYTES: u32 = 16 * 1024;
+/// Longest a fetch may wait at the broker for more data, in ms.
+const CONSUMER_FETCH_WAIT_MS: u32 = 50;
 /// Room for headers and batch framing on top of the payload cap.
 const RECORD_OVERHEAD_BYTES: usize = 64 * 1024;
 
@@ -791,6 +793,12 @@ impl KafkaConsumerGroup {
                 "queued.max.messages.kbytes",
                 CONSUMER_PREFETCH_KBYTES.to_string(),
             );
+        }
+        // A drain catching up wants the next fetch at once: don't let a broker park a fetch for
+        // librdkafka's default 500 ms (measured on the test broker: 105k -> 133k lines/s drained;
+        // a larger max.partition.fetch.bytes changed nothing there).
+        if !settings.properties.contains_key("fetch.wait.max.ms") {
+            cfg.set("fetch.wait.max.ms", CONSUMER_FETCH_WAIT_MS.to_string());
         }
         let consumer: StreamConsumer<RebalanceLog> = cfg
             .create_with_context(RebalanceLog::default())

@@ -2,6 +2,7 @@
 //! Every service runs on free loopback ports in its own temp dir and stops on drop.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod config;
 pub mod fluxroute;
 pub mod influxd;
 pub mod points;

@@ -1,0 +1,49 @@
+//! Pieces of fluxroute configs for tests: a cluster with test-speed health checks, and an
+//! ingest-only Kafka setup whose cluster nobody delivers to.
+
+/// A `[[clusters]]` entry for a v1 cluster at `url`, probed every 300 ms and declared down after
+/// two failures (so outages show within a second), plus `extra` lines.
+pub fn cluster(name: &str, url: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[clusters]]
+name = "{name}"
+api = "v1"
+endpoints = ["{url}"]
+timeout = "2s"
+batch_linger = "20ms"
+health_interval = "300ms"
+health_timeout = "250ms"
+health_rise = 1
+health_fall = 2
+{extra}
+"#
+    )
+}
+
+/// fluxroute on Kafka at `bootstrap` (topic `writes`, `partitions`) that accepts writes for
+/// `databases` and routes them to a cluster on a closed port: for tests of the ingest side.
+pub fn kafka_ingest_only(bootstrap: &str, partitions: u32, databases: &[&str]) -> String {
+    let dbs = databases
+        .iter()
+        .map(|d| format!("{d:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        r#"
+[queue]
+backend = "kafka"
+[queue.kafka]
+brokers = ["{bootstrap}"]
+topic = "writes"
+partitions = {partitions}
+[[clusters]]
+name = "c"
+api = "v1"
+endpoints = ["http://127.0.0.1:9"]
+[[routes]]
+databases = [{dbs}]
+clusters = ["c"]
+"#
+    )
+}
