@@ -484,6 +484,7 @@ pub async fn run(
             max_concurrent_requests: config.ingest.max_concurrent_requests.get(),
             enqueue_timeout: config.ingest.enqueue_timeout,
             retry_after: config.ingest.retry_after,
+            body_read_timeout: config.ingest.body_read_timeout,
         },
         IngestMetrics::new(&registry),
     ));

@@ -619,3 +619,36 @@ async fn overload_is_shed_before_reading_the_body() {
     .await;
     assert_eq!(ok.status, StatusCode::NO_CONTENT);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_body_times_out_and_frees_its_slot() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let broker = Tansu::start(Storage::Memory);
+    let fr = Fluxroute::start(&config(
+        &broker.bootstrap(),
+        "max_concurrent_requests = 1\nbody_read_timeout = \"1s\"",
+    ))
+    .await;
+    let mut slow = tokio::net::TcpStream::connect(fr.ingest).await.unwrap();
+    slow.write_all(b"POST /write?db=telegraf HTTP/1.1\r\nHost: fluxroute\r\nContent-Length: 100\r\nConnection: close\r\n\r\nm v=1")
+        .await
+        .unwrap();
+    // The body never completes: the answer is a 408 after body_read_timeout, not a hang.
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(20), slow.read_to_string(&mut answer))
+        .await
+        .expect("answered within the deadline")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains("timed out reading the request body"),
+        "{answer}"
+    );
+    let ok = send(
+        support::http_client()
+            .post(format!("{}/write?db=telegraf", fr.url()))
+            .body("m v=1 1\n"),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::NO_CONTENT, "the slot is free again");
+}

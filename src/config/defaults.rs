@@ -37,6 +37,9 @@ pub const MAX_CONCURRENT_REQUESTS: NonZeroUsize = nz_usize(256);
 pub const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Clients retry soon; shedding is meant to be brief.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// A 25 MB body takes well under this on any working link; a slow-loris body cannot hold a
+/// write slot longer.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// A user without `databases` may write everywhere, as in InfluxDB with an admin user.
 pub const USER_DATABASES: &[&str] = &["*"];
 

@@ -149,6 +149,9 @@ pub struct IngestConfig {
     /// `Retry-After` sent with a 503; see [`IngestConfig::retry_after_secs`].
     #[serde(serialize_with = "ser_duration")]
     pub retry_after: Duration,
+    /// Longest a client may take to send a request body; a slower one gets 408 and its slot back.
+    #[serde(serialize_with = "ser_duration")]
+    pub body_read_timeout: Duration,
     /// Users allowed to write; when non-empty, writes need credentials.
     pub users: Vec<User>,
 }

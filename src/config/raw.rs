@@ -44,6 +44,7 @@ pub(super) struct RawIngest {
     pub(super) max_concurrent_requests: Field<u64>,
     pub(super) enqueue_timeout: Field<String>,
     pub(super) retry_after: Field<String>,
+    pub(super) body_read_timeout: Field<String>,
     pub(super) users: Option<Vec<Spanned<RawUser>>>,
 }
 

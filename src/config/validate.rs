@@ -321,6 +321,12 @@ impl Ctx<'_> {
                 d::RETRY_AFTER,
                 false,
             ),
+            body_read_timeout: self.duration(
+                "ingest.body_read_timeout",
+                &raw.body_read_timeout,
+                d::BODY_READ_TIMEOUT,
+                false,
+            ),
             users,
         }
     }

@@ -46,6 +46,8 @@ pub enum ApiError {
     BodyTooLarge,
     /// The body could not be read or decompressed.
     BadBody(String),
+    /// The body did not arrive within `body_read_timeout`.
+    BodyTimeout,
     /// Not one line of the body is valid (v1), or any line is invalid (v2).
     Parse(String),
     /// Some lines were invalid; the valid ones were enqueued.
@@ -97,6 +99,7 @@ impl ApiError {
             ApiError::DatabaseNotFound(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded { .. } | ApiError::QueueUnavailable { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -111,6 +114,7 @@ impl ApiError {
             StatusCode::NOT_FOUND => "not found",
             StatusCode::METHOD_NOT_ALLOWED => "method not allowed",
             StatusCode::PAYLOAD_TOO_LARGE => "request too large",
+            StatusCode::REQUEST_TIMEOUT => "request timeout",
             StatusCode::SERVICE_UNAVAILABLE => "unavailable",
             StatusCode::BAD_REQUEST => "invalid",
             _ => "internal error",
@@ -133,6 +137,7 @@ impl ApiError {
                 format!("{user:?} user is not authorized to write to database {db:?}")
             }
             ApiError::BodyTooLarge => "Request Entity Too Large".into(),
+            ApiError::BodyTimeout => "timed out reading the request body".into(),
             ApiError::BadBody(m)
             | ApiError::Parse(m)
             | ApiError::PartialWrite { message: m, .. } => m.clone(),

@@ -60,6 +60,8 @@ pub struct IngestSettings {
     pub enqueue_timeout: Duration,
     /// `Retry-After` sent with 503.
     pub retry_after: Duration,
+    /// Longest a request body may take to arrive.
+    pub body_read_timeout: Duration,
 }
 
 /// Shared state of the ingest routes.
@@ -403,7 +405,12 @@ async fn write_body(
     body: Body,
 ) -> Result<(), ApiError> {
     let max = ingest.settings.max_body_bytes;
-    let raw = body::read_raw(body, content_length(headers), max).await?;
+    let raw = tokio::time::timeout(
+        ingest.settings.body_read_timeout,
+        body::read_raw(body, content_length(headers), max),
+    )
+    .await
+    .map_err(|_| ApiError::BodyTimeout)??;
     let data = if is_gzip(headers) {
         body::gunzip(&raw, max)?
     } else {
