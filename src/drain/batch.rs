@@ -130,13 +130,6 @@ impl Batcher {
         self.open.drain().map(|(k, b)| close(&k, b)).collect()
     }
 
-    /// Drops open batches holding records of revoked partitions; returns them unwritten (their
-    /// records were never finished, so the new owner reads them again).
-    pub fn drop_partitions(&mut self, partitions: &[u32]) {
-        self.open
-            .retain(|_, b| !b.sources.iter().any(|(p, _)| partitions.contains(p)));
-    }
-
     /// When the oldest open batch expires.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.open.values().map(|b| b.opened + self.linger).min()

@@ -371,13 +371,11 @@ impl Drain {
                     }
                     Event::Revoked(parts) => {
                         tracing::info!(cluster = %name, ?parts, "partitions revoked");
-                        // Commit what is finished; unfinished records go to the new owner.
+                        // Commit what is finished; the new owner reads the rest again. Work
+                        // already batched is still delivered: a batch mixes partitions, and
+                        // dropping it would strand the records of partitions this drain keeps
+                        // (a revoked partition's lines written twice are harmless).
                         commit(&*consumer, &mut tracker, &name, &m).await;
-                        batcher.drop_partitions(&parts);
-                        ready.retain(|w| match w {
-                            Work::Write(b) => !b.sources.iter().any(|(p, _)| parts.contains(p)),
-                            Work::CreateDatabase { source, .. } => !parts.contains(&source.0),
-                        });
                         tracker.revoke(&parts);
                     }
                     Event::Undecodable {
