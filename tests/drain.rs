@@ -473,3 +473,41 @@ async fn standby_takes_a_down_clusters_writes_until_it_recovers() {
     assert_eq!(stored(&s, "d"), set2);
     fr.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rebalancing_under_load_loses_nothing() {
+    let broker = Tansu::start(Storage::Memory);
+    let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
+    let clusters = cluster("a", &a, "") + &cluster("b", &b, "");
+    let cfg = config(&broker, &clusters, "\"a\", \"b\"");
+    let one = Fluxroute::start(&cfg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("acked.lp");
+    let args = loadgen(
+        &one.url(),
+        "metrics",
+        &["--duration", "5s", "--rate", "4000"],
+        &record,
+    );
+    let load = tokio::spawn(async move { run(&args).await.unwrap() });
+    // A second instance joins (partitions are split: the first one's drains get Revoked with
+    // work in flight), then leaves again (they get everything back).
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let two = Fluxroute::start(&cfg).await;
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    two.stop().await.unwrap();
+    let report = load.await.unwrap();
+    assert_eq!(report.requests_failed, 0, "{report}");
+    let want = acked(&record);
+    for cluster in [&a, &b] {
+        wait_for_points(cluster, "metrics", &want, Duration::from_secs(90)).await;
+    }
+    wait_metric(
+        &one,
+        "fluxroute_drain_lag_records{cluster=\"a\"}",
+        0.0,
+        Duration::from_secs(30),
+    )
+    .await;
+    one.stop().await.unwrap();
+}
