@@ -21,7 +21,7 @@ use crate::drain::reroute::Reroute;
 use crate::drain::{Drain, DrainKind};
 use crate::health::{self, ClusterHealth};
 use crate::influx::{ClientError, ClusterClient};
-use crate::ingest::auth::{Authenticator, Principal};
+use crate::ingest::auth::Authenticator;
 use crate::ingest::{self, Ingest, IngestSettings};
 use crate::metrics::{DrainMetrics, IngestMetrics, KafkaClientMetrics, QueueMetrics};
 use crate::queue::embedded::{
@@ -29,7 +29,7 @@ use crate::queue::embedded::{
 };
 use crate::queue::kafka::{KafkaQueue, KafkaSettings};
 use crate::queue::{self, Queue};
-use crate::route::{RouteTable, Rule};
+use crate::route::RouteTable;
 
 /// How long start-up waits for the queue (topic creation, metadata).
 const QUEUE_SETUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -164,35 +164,11 @@ pub fn embedded_settings(config: &Config) -> EmbeddedSettings {
 }
 
 fn route_table(config: &Config) -> RouteTable {
-    RouteTable::new(
-        config
-            .routes
-            .iter()
-            .map(|r| Rule {
-                databases: r.databases.clone(),
-                retention_policies: r.retention_policies.clone(),
-                measurements: r.measurements.clone(),
-                clusters: r.clusters.clone(),
-                rename: r.rename.clone(),
-            })
-            .collect(),
-    )
+    RouteTable::new(config.routes.clone())
 }
 
 fn authenticator(config: &Config) -> Authenticator {
-    Authenticator::new(
-        config
-            .ingest
-            .users
-            .iter()
-            .map(|u| Principal {
-                name: u.name.clone(),
-                password: u.password.as_ref().map(|s| s.expose().to_owned()),
-                token: u.token.as_ref().map(|s| s.expose().to_owned()),
-                databases: u.databases.clone(),
-            })
-            .collect(),
-    )
+    Authenticator::new(config.ingest.users.clone())
 }
 
 /// Opens the configured queue; for the embedded log also a hook that refreshes its storage

@@ -1,78 +1,16 @@
-//! Routing rules: from (database, retention policy, measurement) to destination clusters.
+//! The routing table as the drains and the ingest consult it: from (database, retention
+//! policy, measurement) to destination clusters.
 //!
 //! Every rule whose globs all match adds its clusters (a database may be replicated to several
-//! clusters); a rule may rename the database per destination. Pure: no I/O.
+//! clusters); a rule may rename the database per destination. Matching itself is
+//! [`RouteConfig`]'s; this module answers the questions a drain asks per record. Pure: no I/O.
 
-use std::collections::BTreeMap;
-
-/// One routing rule.
-#[derive(Debug, Clone)]
-pub struct Rule {
-    /// Database globs.
-    pub databases: Vec<glob::Pattern>,
-    /// Retention policy globs (the default rp is matched as the empty string and by `*`).
-    pub retention_policies: Vec<glob::Pattern>,
-    /// Measurement globs.
-    pub measurements: Vec<glob::Pattern>,
-    /// Destination clusters.
-    pub clusters: Vec<String>,
-    /// Per destination cluster, the database name to write under instead.
-    pub rename: BTreeMap<String, String>,
-}
-
-/// A destination of a write.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Destination {
-    /// Cluster name.
-    pub cluster: String,
-    /// Database name on that cluster.
-    pub db: String,
-}
-
-fn any_match(patterns: &[glob::Pattern], s: &str) -> bool {
-    patterns.iter().any(|p| p.matches(s))
-}
+use crate::config::RouteConfig;
 
 /// The routing table.
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
-    rules: Vec<Rule>,
-}
-
-impl RouteTable {
-    /// A table of `rules`.
-    pub fn new(rules: Vec<Rule>) -> RouteTable {
-        RouteTable { rules }
-    }
-
-    /// Whether any rule can send writes of `db` somewhere; InfluxDB answers 404 `database not
-    /// found` otherwise, and so does the ingest.
-    pub fn covers_database(&self, db: &str) -> bool {
-        self.rules.iter().any(|r| any_match(&r.databases, db))
-    }
-
-    /// The destinations of a line of `measurement` written to `db`/`rp`, sorted, without
-    /// duplicates.
-    pub fn destinations(&self, db: &str, rp: &str, measurement: &str) -> Vec<Destination> {
-        let mut out: Vec<Destination> = self
-            .rules
-            .iter()
-            .filter(|r| {
-                any_match(&r.databases, db)
-                    && any_match(&r.retention_policies, rp)
-                    && any_match(&r.measurements, measurement)
-            })
-            .flat_map(|r| {
-                r.clusters.iter().map(|c| Destination {
-                    cluster: c.clone(),
-                    db: r.rename.get(c).cloned().unwrap_or_else(|| db.to_owned()),
-                })
-            })
-            .collect();
-        out.sort();
-        out.dedup();
-        out
-    }
+    rules: Vec<RouteConfig>,
 }
 
 /// Which lines of a (db, rp) record a cluster takes.
@@ -93,23 +31,33 @@ pub enum ClusterFilter {
     },
 }
 
+/// Whether a rule sends `db`/`rp` to `cluster`, whatever the measurement.
+fn sends(rule: &RouteConfig, cluster: &str, db: &str, rp: &str) -> bool {
+    rule.covers_database(db)
+        && rule.retention_policies.iter().any(|p| p.matches(rp))
+        && rule.clusters.iter().any(|c| c == cluster)
+}
+
 impl RouteTable {
+    /// A table of `rules`, in file order.
+    pub fn new(rules: Vec<RouteConfig>) -> RouteTable {
+        RouteTable { rules }
+    }
+
+    /// Whether any rule can send writes of `db` somewhere; InfluxDB answers 404 `database not
+    /// found` otherwise, and so does the ingest.
+    pub fn covers_database(&self, db: &str) -> bool {
+        self.rules.iter().any(|r| r.covers_database(db))
+    }
+
     /// What `cluster` takes of records of `db`/`rp`.
     pub fn filter_for(&self, cluster: &str, db: &str, rp: &str) -> ClusterFilter {
-        let mut rules = self.rules.iter().filter(|r| {
-            any_match(&r.databases, db)
-                && any_match(&r.retention_policies, rp)
-                && r.clusters.iter().any(|c| c == cluster)
-        });
+        let mut rules = self.rules.iter().filter(|r| sends(r, cluster, db, rp));
         let Some(first) = rules.next() else {
             return ClusterFilter::Nothing;
         };
-        let target = first
-            .rename
-            .get(cluster)
-            .cloned()
-            .unwrap_or_else(|| db.to_owned());
-        let all = |r: &Rule| r.measurements.iter().any(|p| p.as_str() == "*");
+        let target = first.database_for(cluster, db).to_owned();
+        let all = |r: &RouteConfig| r.measurements.iter().any(|p| p.as_str() == "*");
         if all(first) || rules.any(all) {
             ClusterFilter::All { db: target }
         } else {
@@ -119,31 +67,24 @@ impl RouteTable {
 
     /// Whether a line of `measurement` in `db`/`rp` goes to `cluster`.
     pub fn takes(&self, cluster: &str, db: &str, rp: &str, measurement: &str) -> bool {
-        self.rules.iter().any(|r| {
-            any_match(&r.databases, db)
-                && any_match(&r.retention_policies, rp)
-                && any_match(&r.measurements, measurement)
-                && r.clusters.iter().any(|c| c == cluster)
-        })
+        self.rules
+            .iter()
+            .any(|r| r.matches(db, rp, measurement) && r.clusters.iter().any(|c| c == cluster))
     }
 
     /// The database `cluster` stores `db` under, when any rule sends `db` there.
     pub fn database_on(&self, cluster: &str, db: &str) -> Option<String> {
         self.rules
             .iter()
-            .find(|r| any_match(&r.databases, db) && r.clusters.iter().any(|c| c == cluster))
-            .map(|r| {
-                r.rename
-                    .get(cluster)
-                    .cloned()
-                    .unwrap_or_else(|| db.to_owned())
-            })
+            .find(|r| r.covers_database(db) && r.clusters.iter().any(|c| c == cluster))
+            .map(|r| r.database_for(cluster, db).to_owned())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn pats(p: &[&str]) -> Vec<glob::Pattern> {
         p.iter().map(|s| glob::Pattern::new(s).unwrap()).collect()
@@ -151,14 +92,14 @@ mod tests {
 
     fn table() -> RouteTable {
         RouteTable::new(vec![
-            Rule {
+            RouteConfig {
                 databases: pats(&["telegraf"]),
                 retention_policies: pats(&["*"]),
                 measurements: pats(&["*"]),
                 clusters: vec!["a".into(), "b".into()],
                 rename: BTreeMap::from([("b".to_string(), "telegraf_copy".to_string())]),
             },
-            Rule {
+            RouteConfig {
                 databases: pats(&["app_*"]),
                 retention_policies: pats(&["*"]),
                 measurements: pats(&["http_*"]),
@@ -199,20 +140,21 @@ mod tests {
     #[test]
     fn destinations_apply_globs_and_renames() {
         let t = table();
+        let takers = |db, rp, m| {
+            ["a", "b"]
+                .into_iter()
+                .filter(|c| t.takes(c, db, rp, m))
+                .map(|c| (c, t.database_on(c, db)))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
-            t.destinations("telegraf", "", "cpu"),
+            takers("telegraf", "", "cpu"),
             vec![
-                Destination {
-                    cluster: "a".into(),
-                    db: "telegraf".into()
-                },
-                Destination {
-                    cluster: "b".into(),
-                    db: "telegraf_copy".into()
-                },
+                ("a", Some("telegraf".to_owned())),
+                ("b", Some("telegraf_copy".to_owned()))
             ]
         );
-        assert_eq!(t.destinations("app_x", "autogen", "cpu"), vec![]);
-        assert_eq!(t.destinations("app_x", "autogen", "http_req").len(), 1);
+        assert_eq!(takers("app_x", "autogen", "cpu"), vec![]);
+        assert_eq!(takers("app_x", "autogen", "http_req").len(), 1);
     }
 }

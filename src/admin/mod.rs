@@ -25,7 +25,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -444,12 +444,6 @@ async fn resume(State(admin): State<Arc<Admin>>, Path(name): Path<String>) -> Re
     act(&admin, &name, |c| c.paused = false).await
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 async fn replay(
     State(admin): State<Arc<Admin>>,
     Path(name): Path<String>,
@@ -472,7 +466,7 @@ async fn replay(
             )
         }
     };
-    let id = now_ms();
+    let id = crate::queue::now_ms();
     act(&admin, &name, |c| {
         c.replay = Some(ReplayRequest { id, since_ms })
     })

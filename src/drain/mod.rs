@@ -24,7 +24,7 @@ pub mod tracker;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::Rng as _;
@@ -245,10 +245,16 @@ impl Drain {
         let m = self.deliverer.metrics.clone();
         tracing::info!(cluster = %target, routes_of = %name, "drain started");
 
+        let mut published: Option<ClusterState> = None;
         while !cancel.is_cancelled() {
-            let up = state.borrow_and_update().is_up();
+            let current = state.borrow_and_update().clone();
+            let up = current.is_up();
             if primary {
-                publish_state(&m, &name, &state.borrow(), &self.deliverer.health);
+                // Gauges change only with the state.
+                if published.as_ref() != Some(&current) {
+                    publish_state(&m, &name, &current);
+                    published = Some(current);
+                }
                 if let Some(c) = catch_up.as_mut() {
                     if up && !was_up {
                         tracing::info!(cluster = %name, rate = c.rate, "cluster back; replaying its backlog at the catch-up rate");
@@ -475,7 +481,7 @@ impl Drain {
                 }
                 let oldest = tracker
                     .oldest_pending_ms()
-                    .map(|ms| now_ms().saturating_sub(ms) as f64 / 1000.0);
+                    .map(|ms| queue::now_ms().saturating_sub(ms) as f64 / 1000.0);
                 let behind = if records > 0 {
                     caught_up_at.elapsed().as_secs_f64()
                 } else {
@@ -547,14 +553,7 @@ fn finish(
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn publish_state(m: &DrainMetrics, cluster: &str, s: &ClusterState, health: &ClusterHealth) {
-    let _ = health;
+fn publish_state(m: &DrainMetrics, cluster: &str, s: &ClusterState) {
     m.cluster_up
         .with_label_values(&[cluster])
         .set(i64::from(s.is_up()));

@@ -9,37 +9,7 @@ use base64::Engine as _;
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-
-/// A user allowed to write.
-#[derive(Clone)]
-pub struct Principal {
-    /// User name.
-    pub name: String,
-    /// Password for `u`/`p`, Basic and `Token user:password`.
-    pub password: Option<String>,
-    /// Token for `Authorization: Token <token>`.
-    pub token: Option<String>,
-    /// Databases this user may write (globs).
-    pub databases: Vec<glob::Pattern>,
-}
-
-impl std::fmt::Debug for Principal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Principal")
-            .field("name", &self.name)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("token", &self.token.as_ref().map(|_| "***"))
-            .field("databases", &self.databases)
-            .finish()
-    }
-}
-
-impl Principal {
-    /// Whether this user may write to `db`.
-    pub fn may_write(&self, db: &str) -> bool {
-        self.databases.iter().any(|p| p.matches(db))
-    }
-}
+use crate::config::User;
 
 /// Credentials as presented by a request.
 #[derive(PartialEq, Eq)]
@@ -51,7 +21,7 @@ enum Credentials {
 /// Checks credentials against the configured users. With no users, auth is off.
 #[derive(Debug, Default, Clone)]
 pub struct Authenticator {
-    users: Vec<Principal>,
+    users: Vec<User>,
 }
 
 fn secret_eq(a: &str, b: &str) -> bool {
@@ -60,7 +30,7 @@ fn secret_eq(a: &str, b: &str) -> bool {
 
 impl Authenticator {
     /// An authenticator for `users`; empty means every request is allowed.
-    pub fn new(users: Vec<Principal>) -> Authenticator {
+    pub fn new(users: Vec<User>) -> Authenticator {
         Authenticator { users }
     }
 
@@ -101,7 +71,7 @@ impl Authenticator {
         query_user: Option<&str>,
         query_password: Option<&str>,
         headers: &HeaderMap,
-    ) -> Result<Option<&Principal>, ApiError> {
+    ) -> Result<Option<&User>, ApiError> {
         if !self.is_enabled() {
             return Ok(None);
         }
@@ -114,14 +84,17 @@ impl Authenticator {
                 Credentials::Password { user, password } => {
                     u.name == *user
                         && u.password
-                            .as_deref()
-                            .is_some_and(|p| secret_eq(p, password))
+                            .as_ref()
+                            .is_some_and(|p| secret_eq(p.expose(), password))
                 }
                 Credentials::Token(t) => {
-                    let by_token = u.token.as_deref().is_some_and(|k| secret_eq(k, t));
+                    let by_token = u.token.as_ref().is_some_and(|k| secret_eq(k.expose(), t));
                     // InfluxDB 1.8 also takes `Token user:password`.
                     let by_password = t.split_once(':').is_some_and(|(name, pw)| {
-                        u.name == name && u.password.as_deref().is_some_and(|p| secret_eq(p, pw))
+                        u.name == name
+                            && u.password
+                                .as_ref()
+                                .is_some_and(|p| secret_eq(p.expose(), pw))
                     });
                     by_token | by_password
                 }
@@ -168,19 +141,20 @@ fn credentials(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Secret;
     use axum::http::HeaderValue;
 
     fn auth() -> Authenticator {
         Authenticator::new(vec![
-            Principal {
+            User {
                 name: "telegraf".into(),
-                password: Some("s3cret".into()),
-                token: Some("tok-1".into()),
+                password: Some(Secret::new("s3cret")),
+                token: Some(Secret::new("tok-1")),
                 databases: vec![glob::Pattern::new("metrics*").unwrap()],
             },
-            Principal {
+            User {
                 name: "admin".into(),
-                password: Some("pw".into()),
+                password: Some(Secret::new("pw")),
                 token: None,
                 databases: vec![glob::Pattern::new("*").unwrap()],
             },

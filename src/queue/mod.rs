@@ -29,6 +29,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+/// Milliseconds since the Unix epoch, as record timestamps count them.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Version of the record format written by this build; readers refuse versions they don't know.
 pub const FORMAT_VERSION: u8 = 1;
 
