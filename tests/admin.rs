@@ -334,19 +334,7 @@ async fn pause_resume_replay_and_reroute_through_ctl() {
 }
 
 async fn metric(fr: &Fluxroute, prefix: &str) -> f64 {
-    let text = support::http_client()
-        .get(format!("{}/metrics", fr.admin_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+    fr.metric(prefix).await.unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -527,12 +515,6 @@ async fn dead_letters_list_replay_purge_on_the_embedded_queue() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reload_adds_a_cluster_without_losing_writes() {
-    use clap::Parser;
-    #[derive(Parser, Debug)]
-    struct Cli {
-        #[command(flatten)]
-        args: fluxroute::loadgen::LoadgenArgs,
-    }
     let broker = Tansu::start(Storage::Memory);
     let (a, b, c) = (
         Influxd::start().unwrap(),
@@ -547,7 +529,7 @@ async fn reload_adds_a_cluster_without_losing_writes() {
     let fr = Fluxroute::start_from_file(&path, &env()).await;
 
     let record = dir.path().join("acked.lp");
-    let args = Cli::try_parse_from([
+    let args = support::loadgen_args([
         "loadgen",
         "--url",
         &fr.url(),
@@ -567,9 +549,7 @@ async fn reload_adds_a_cluster_without_losing_writes() {
         "--quiet",
         "--record-acked",
         record.to_str().unwrap(),
-    ])
-    .unwrap()
-    .args;
+    ]);
     let load = tokio::spawn(async move { fluxroute::loadgen::run(&args).await.unwrap() });
     tokio::time::sleep(Duration::from_millis(1500)).await;
 

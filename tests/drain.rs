@@ -8,7 +8,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
-use clap::Parser;
 use fluxroute::loadgen::{run, LoadgenArgs};
 use fluxroute::queue::kafka::{dead_letter_topic, KafkaConsumerGroup, KafkaSettings};
 use fluxroute::queue::{ConsumerGroup, Event};
@@ -18,12 +17,6 @@ use support::points::{acked, stored};
 use support::tansu::{Storage, Tansu};
 
 const TOPIC: &str = "writes";
-
-#[derive(Parser, Debug)]
-struct Cli {
-    #[command(flatten)]
-    args: LoadgenArgs,
-}
 
 /// A cluster entry for the test config.
 fn cluster(name: &str, influxd: &Influxd, extra: &str) -> String {
@@ -77,37 +70,15 @@ fn loadgen(url: &str, db: &str, extra: &[&str], record: &Path) -> LoadgenArgs {
     let record = record.to_str().unwrap().to_owned();
     argv.push(&record);
     argv.extend_from_slice(extra);
-    Cli::try_parse_from(argv).unwrap().args
+    support::loadgen_args(argv)
 }
 
-async fn metric(fr: &Fluxroute, line_prefix: &str) -> Option<f64> {
-    let text = support::http_client()
-        .get(format!("{}/metrics", fr.admin_url()))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find(|l| l.starts_with(line_prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+async fn metric(fr: &Fluxroute, prefix: &str) -> Option<f64> {
+    fr.metric(prefix).await
 }
 
 async fn wait_metric(fr: &Fluxroute, prefix: &str, want: f64, within: Duration) {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let v = metric(fr, prefix).await;
-        if v == Some(want) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{prefix} is {v:?}, want {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    fr.wait_metric(prefix, want, within).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,18 +9,11 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use clap::Parser;
-use fluxroute::loadgen::{run, LoadgenArgs};
+use fluxroute::loadgen::run;
 use support::fluxroute::Fluxroute;
 use support::influxd::Influxd;
 use support::points::{acked, stored, wait_for_points};
 use support::process::FluxrouteProcess;
-
-#[derive(Parser, Debug)]
-struct Cli {
-    #[command(flatten)]
-    args: LoadgenArgs,
-}
 
 fn config(queue_dir: &Path, a: &Influxd, b: &Influxd, extra_queue: &str) -> String {
     format!(
@@ -54,7 +47,7 @@ async fn kill_9_under_load_loses_no_acknowledged_line() {
     for round in 0..5 {
         let mut fr = FluxrouteProcess::start_on(dir.path(), "fr", &cfg, ingest, admin).await;
         let record = dir.path().join(format!("acked-{round}.lp"));
-        let args = Cli::try_parse_from([
+        let args = support::loadgen_args([
             "loadgen",
             "--url",
             &fr.url(),
@@ -72,9 +65,7 @@ async fn kill_9_under_load_loses_no_acknowledged_line() {
             "--quiet",
             "--record-acked",
             record.to_str().unwrap(),
-        ])
-        .unwrap()
-        .args;
+        ]);
         let load = tokio::spawn(async move { run(&args).await.unwrap() });
         // Kill at a different moment each round, while requests are in flight.
         tokio::time::sleep(Duration::from_millis(700 + 300 * round)).await;

@@ -6,18 +6,11 @@ mod support;
 
 use std::time::Duration;
 
-use clap::Parser;
-use fluxroute::loadgen::{run, LoadgenArgs};
+use fluxroute::loadgen::run;
 use support::influxd::Influxd;
 use support::points::{acked, stored};
 use support::process::FluxrouteProcess;
 use support::tansu::{Storage, Tansu};
-
-#[derive(Parser, Debug)]
-struct Cli {
-    #[command(flatten)]
-    args: LoadgenArgs,
-}
 
 fn config(broker: &Tansu, a: &Influxd, b: &Influxd) -> String {
     format!(
@@ -72,7 +65,7 @@ async fn survivor_takes_over_when_an_instance_is_killed() {
     // Load on both instances; one is killed mid-run (its in-flight requests fail: not acked).
     let run_on = |url: String, file: &str| {
         let record = dir.path().join(file);
-        let args = Cli::try_parse_from([
+        let args = support::loadgen_args([
             "loadgen",
             "--url",
             &url,
@@ -92,9 +85,7 @@ async fn survivor_takes_over_when_an_instance_is_killed() {
             "--quiet",
             "--record-acked",
             record.to_str().unwrap(),
-        ])
-        .unwrap()
-        .args;
+        ]);
         tokio::spawn(async move { run(&args).await.unwrap() })
     };
     let load_one = run_on(one.url(), "one.lp");

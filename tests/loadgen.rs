@@ -5,8 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use clap::Parser;
-use fluxroute::loadgen::{run, LoadgenArgs};
+use fluxroute::loadgen::run;
 use support::fluxroute::Fluxroute;
 use support::influxd::Influxd;
 use support::tansu::{Storage, Tansu};
@@ -48,18 +47,12 @@ async fn count_points(url: &str, db: &str, measurement: &str) -> u64 {
     counts[0]
 }
 
-#[derive(Parser, Debug)]
-struct Cli {
-    #[command(flatten)]
-    args: LoadgenArgs,
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acked_points_are_exactly_what_influxd_holds() {
     let influxd = Influxd::start().expect("influxd");
     let recorded = influxd.dir().join("acked.lp");
     let url = format!("http://{}", influxd.http_addr());
-    let args = Cli::try_parse_from([
+    let args = support::loadgen_args([
         "loadgen",
         "--url",
         &url,
@@ -79,9 +72,7 @@ async fn acked_points_are_exactly_what_influxd_holds() {
         "--quiet",
         "--record-acked",
         recorded.to_str().unwrap(),
-    ])
-    .unwrap()
-    .args;
+    ]);
 
     let report = run(&args).await.unwrap();
     println!("{report}");
@@ -113,7 +104,7 @@ async fn failures_are_counted_not_retried() {
     let influxd = Influxd::start().expect("influxd");
     let url = format!("http://{}", influxd.http_addr());
     // No --create-database: influxd answers 404 "database not found".
-    let args = Cli::try_parse_from([
+    let args = support::loadgen_args([
         "loadgen",
         "--url",
         &url,
@@ -127,9 +118,7 @@ async fn failures_are_counted_not_retried() {
         "1",
         "--gzip",
         "--quiet",
-    ])
-    .unwrap()
-    .args;
+    ]);
     let report = run(&args).await.unwrap();
     assert_eq!(report.lines_acked, 0, "{report}");
     assert_eq!(report.lines_failed, 300, "{report}");
@@ -149,7 +138,7 @@ async fn loadgen_writes_through_fluxroute_v1_and_v2() {
     ))
     .await;
     for api in ["v1", "v2"] {
-        let args = Cli::try_parse_from([
+        let args = support::loadgen_args([
             "loadgen",
             "--url",
             &fr.url(),
@@ -167,9 +156,7 @@ async fn loadgen_writes_through_fluxroute_v1_and_v2() {
             "60s",
             "--quiet",
             "--gzip",
-        ])
-        .unwrap()
-        .args;
+        ]);
         let report = run(&args).await.unwrap();
         assert_eq!(report.lines_acked, 5000, "{api}: {report}");
         assert_eq!(report.requests_failed, 0, "{api}: {report}");

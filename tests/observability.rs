@@ -15,8 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use clap::Parser;
-use fluxroute::loadgen::{run, LoadgenArgs};
+use fluxroute::loadgen::run;
 use serde_json::Value;
 use support::fluxroute::Fluxroute;
 use support::influxd::Influxd;
@@ -443,12 +442,6 @@ impl Drop for Prometheus {
 
 const TOPIC: &str = "writes";
 
-#[derive(Parser, Debug)]
-struct Cli {
-    #[command(flatten)]
-    args: LoadgenArgs,
-}
-
 fn cluster(name: &str, influxd: &Influxd, extra: &str) -> String {
     format!(
         r#"
@@ -654,7 +647,7 @@ clusters = ["a", "b"]
         "5s",
         "--quiet",
     ];
-    let args = Cli::try_parse_from(argv).unwrap().args;
+    let args = support::loadgen_args(argv);
     let load = tokio::spawn(async move { run(&args).await.unwrap() });
     wait_sample(
         &fr,

@@ -104,6 +104,38 @@ impl Fluxroute {
         format!("http://{}", self.ingest)
     }
 
+    /// The value of the first `/metrics` sample line starting with `prefix`.
+    pub async fn metric(&self, prefix: &str) -> Option<f64> {
+        let text = super::http_client()
+            .get(format!("{}/metrics", self.admin_url()))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+
+    /// Waits until [`Fluxroute::metric`] of `prefix` is `want`.
+    pub async fn wait_metric(&self, prefix: &str, want: f64, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let v = self.metric(prefix).await;
+            if v == Some(want) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{prefix} is {v:?}, want {want}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// `http://<admin>`.
     pub fn admin_url(&self) -> String {
         format!("http://{}", self.admin)

@@ -19,3 +19,17 @@ pub fn http_client() -> reqwest::Client {
         .build()
         .expect("http client")
 }
+
+/// Parses a loadgen command line (`["loadgen", "--url", ...]`) as `fluxroute loadgen` does.
+pub fn loadgen_args<'a>(
+    argv: impl IntoIterator<Item = &'a str>,
+) -> ::fluxroute::loadgen::LoadgenArgs {
+    #[derive(clap::Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        args: ::fluxroute::loadgen::LoadgenArgs,
+    }
+    <Cli as clap::Parser>::try_parse_from(argv)
+        .expect("loadgen arguments")
+        .args
+}
