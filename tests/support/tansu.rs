@@ -23,12 +23,23 @@ pub enum Storage {
     Sqlite,
 }
 
+/// How to start a broker beyond its storage.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The address advertised to clients in metadata (`host:port`), when clients must reach the
+    /// broker through something else (a fault proxy); defaults to the listening address.
+    pub advertised: Option<String>,
+    /// Extra arguments after `broker` (authentication, TLS certificate and key).
+    pub extra_args: Vec<String>,
+}
+
 /// A running broker; killed on drop.
 #[derive(Debug)]
 pub struct Tansu {
     child: Option<Child>,
     addr: SocketAddr,
     storage: Storage,
+    options: Options,
     dir: tempfile::TempDir,
 }
 
@@ -42,6 +53,11 @@ fn free_port() -> u16 {
 impl Tansu {
     /// Starts a broker and waits until it accepts connections.
     pub fn start(storage: Storage) -> Tansu {
+        Tansu::start_with(storage, Options::default())
+    }
+
+    /// Starts a broker with [`Options`] and waits until it accepts connections.
+    pub fn start_with(storage: Storage, options: Options) -> Tansu {
         let dir = tempfile::tempdir().expect("temp dir for the broker");
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port())
             .parse()
@@ -50,6 +66,7 @@ impl Tansu {
             child: None,
             addr,
             storage,
+            options,
             dir,
         };
         t.spawn();
@@ -79,9 +96,16 @@ impl Tansu {
             .arg("--listener-url")
             .arg(format!("tcp://{}", self.addr))
             .arg("--advertised-listener-url")
-            .arg(format!("tcp://{}", self.addr))
+            .arg(format!(
+                "tcp://{}",
+                self.options
+                    .advertised
+                    .clone()
+                    .unwrap_or_else(|| self.addr.to_string())
+            ))
             .arg("--storage-engine")
             .arg(storage)
+            .args(&self.options.extra_args)
             .current_dir(self.dir.path())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -118,6 +142,11 @@ impl Tansu {
     /// `host:port` for `bootstrap.servers`.
     pub fn bootstrap(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// The address the broker listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// The broker's log so far.
