@@ -23,13 +23,16 @@ use crate::health::{self, ClusterHealth};
 use crate::influx::{ClientError, ClusterClient};
 use crate::ingest::auth::Authenticator;
 use crate::ingest::{self, Ingest, IngestSettings};
-use crate::metrics::{DrainMetrics, IngestMetrics, KafkaClientMetrics, QueueMetrics};
+use crate::metrics::{
+    ConnectionMetrics, DrainMetrics, IngestMetrics, KafkaClientMetrics, QueueMetrics,
+};
 use crate::queue::embedded::{
     self, EmbeddedQueue, EmbeddedSettings, FsyncPolicy, RetentionSettings,
 };
 use crate::queue::kafka::{KafkaQueue, KafkaSettings};
 use crate::queue::{self, Queue};
 use crate::route::RouteTable;
+use crate::serve::{self, ServeOptions};
 
 /// How long start-up waits for the queue (topic creation, metadata).
 const QUEUE_SETUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -48,14 +51,14 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
-    /// Serving a listener failed.
-    #[error("serving {what}: {source}")]
-    Serve {
+    /// A listener's TLS certificate, key or client CA could not be loaded.
+    #[error("{what} listener TLS: {source}")]
+    Tls {
         /// Which listener.
         what: &'static str,
         /// Cause.
         #[source]
-        source: std::io::Error,
+        source: crate::tls::TlsError,
     },
     /// The queue could not be set up.
     #[error("setting up the queue: {0}")]
@@ -432,7 +435,16 @@ pub async fn run(
     reload: Option<ReloadSource>,
 ) -> Result<(), AppError> {
     let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
+    let load_tls = |what, tls: &Option<crate::config::TlsConfig>| {
+        tls.as_ref()
+            .map(crate::tls::server_config)
+            .transpose()
+            .map_err(|source| AppError::Tls { what, source })
+    };
+    let ingest_tls = load_tls("ingest", &config.ingest.tls)?;
+    let admin_tls = load_tls("admin", &config.admin.tls)?;
     let registry = prometheus::Registry::new();
+    let connection_metrics = ConnectionMetrics::new(&registry);
     crate::metrics::register_process(&registry);
     let (queue, metrics_refresh) = open_queue(&config, &registry).await?;
     let producer = queue.producer();
@@ -485,32 +497,28 @@ pub async fn run(
     let stop_ingest = CancellationToken::new();
     let stop_admin = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let ingest_server = {
-        let stop = stop_ingest.clone();
-        let app = ingest::router(Arc::clone(&ingest));
-        tasks.spawn(async move {
-            axum::serve(listeners.ingest, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-                .map_err(|source| AppError::Serve {
-                    what: "ingest",
-                    source,
-                })
-        })
-    };
-    let admin_server = {
-        let stop = stop_admin.clone();
-        let app = admin::router(Arc::clone(&admin));
-        tasks.spawn(async move {
-            axum::serve(listeners.admin, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-                .map_err(|source| AppError::Serve {
-                    what: "admin",
-                    source,
-                })
-        })
-    };
+    let ingest_server = tasks.spawn(serve::serve(
+        listeners.ingest,
+        ingest::router(Arc::clone(&ingest)),
+        ServeOptions {
+            name: "ingest",
+            limits: config.ingest.http,
+            tls: ingest_tls,
+            metrics: connection_metrics.clone(),
+        },
+        stop_ingest.clone(),
+    ));
+    let admin_server = tasks.spawn(serve::serve(
+        listeners.admin,
+        admin::router(Arc::clone(&admin)),
+        ServeOptions {
+            name: "admin",
+            limits: crate::config::defaults::ADMIN_HTTP,
+            tls: admin_tls,
+            metrics: connection_metrics,
+        },
+        stop_admin.clone(),
+    ));
     tasks.close();
 
     // Serve until shutdown, reloading clusters, routes and users on request or SIGHUP.
@@ -593,19 +601,13 @@ pub async fn run(
     tracing::info!(?grace, "shutting down: no new writes");
     ingest.stop_accepting();
     stop_ingest.cancel();
-    let ingest_result = match tokio::time::timeout_at(deadline, ingest_server).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(join)) => {
-            tracing::error!(error = %join, "ingest task failed");
-            Ok(())
-        }
+    match tokio::time::timeout_at(deadline, ingest_server).await {
+        Ok(Ok(())) => {}
+        Ok(Err(join)) => tracing::error!(error = %join, "ingest task failed"),
         Err(_) => {
-            tracing::warn!(
-                "in-flight writes still pending after the grace period; abandoning them"
-            );
-            Ok(())
+            tracing::warn!("in-flight writes still pending after the grace period; abandoning them")
         }
-    };
+    }
     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
     if let Err(e) = producer.flush(left.max(Duration::from_millis(100))).await {
         tracing::warn!(error = %e, "producer flush incomplete at shutdown");
@@ -618,11 +620,10 @@ pub async fn run(
     let _ = control_task.await;
     stop_admin.cancel();
     match tokio::time::timeout(Duration::from_secs(5), admin_server).await {
-        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "admin listener failed"),
         Ok(Err(e)) => tracing::warn!(error = %e, "admin task failed"),
         Err(_) => tracing::warn!("admin listener did not stop in time"),
-        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(())) => {}
     }
     tracing::info!("fluxroute stopped");
-    ingest_result
+    Ok(())
 }

@@ -21,7 +21,8 @@
 //!
 //! Modules: [`config`] (TOML → validated [`config::Config`]), [`line_protocol`] (validating
 //! scanner), [`ingest`] (HTTP front), [`queue`] (producer / consumer-group traits and backends),
-//! [`route`] (routing rules), [`metrics`], [`admin`] (ops API), [`app`] (composition root),
+//! [`route`] (routing rules), [`metrics`], [`admin`] (ops API), [`serve`] (the HTTP server under
+//! both listeners: connection limits, head deadlines, [`tls`]), [`app`] (composition root),
 //! [`cli`], [`loadgen`].
 //!
 //! Invariants: a 2xx means the lines are durable in the queue; every acknowledged line reaches
@@ -43,3 +44,5 @@ pub mod loadgen;
 pub mod metrics;
 pub mod queue;
 pub mod route;
+pub mod serve;
+pub mod tls;

@@ -16,6 +16,45 @@ fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registr
     m
 }
 
+/// Connection metrics of the HTTP listeners.
+#[derive(Clone, Debug)]
+pub struct ConnectionMetrics {
+    /// Open connections by listener.
+    pub open: IntGaugeVec,
+    /// Connections closed by the server, by listener and reason.
+    pub refused: IntCounterVec,
+}
+
+impl ConnectionMetrics {
+    /// Creates and registers the connection families.
+    pub fn new(registry: &Registry) -> ConnectionMetrics {
+        ConnectionMetrics {
+            open: register(
+                registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "fluxroute_http_connections",
+                        "Open HTTP connections, by listener",
+                    ),
+                    &["listener"],
+                )
+                .expect("valid metric"),
+            ),
+            refused: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "fluxroute_http_connections_closed_total",
+                        "Connections the server closed early, by listener and reason",
+                    ),
+                    &["listener", "reason"],
+                )
+                .expect("valid metric"),
+            ),
+        }
+    }
+}
+
 /// The ingest's metrics.
 #[derive(Clone, Debug)]
 pub struct IngestMetrics {

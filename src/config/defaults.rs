@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
-use super::model::{ClusterApi, Fsync, LogFormat, QueueBackend, RetentionPolicy};
+use super::model::{ClusterApi, Fsync, HttpLimits, LogFormat, QueueBackend, RetentionPolicy};
 
 const fn nz_usize(n: usize) -> NonZeroUsize {
     match NonZeroUsize::new(n) {
@@ -40,6 +40,19 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// A 25 MB body takes well under this on any working link; a slow-loris body cannot hold a
 /// write slot longer.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Like common proxies' client header timeout; also how long a kept-alive connection may sit
+/// idle, which must outlast a client's flush interval (Telegraf: 10 s) to be reused.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Far above what a fleet of writers keeps open; bounds the memory idle connections can take.
+pub const MAX_CONNECTIONS: NonZeroUsize = nz_usize(4096);
+/// Room for long tokens and many headers; real clients send well under 2 KiB.
+pub const MAX_HEADER_BYTES: NonZeroUsize = nz_usize(64 * 1024);
+/// The ops API's limits: a few operators and scrapers.
+pub const ADMIN_HTTP: HttpLimits = HttpLimits {
+    header_read_timeout: HEADER_READ_TIMEOUT,
+    max_connections: nz_usize(256),
+    max_header_bytes: MAX_HEADER_BYTES,
+};
 /// A user without `databases` may write everywhere, as in InfluxDB with an admin user.
 pub const USER_DATABASES: &[&str] = &["*"];
 

@@ -33,9 +33,10 @@ use std::path::Path;
 
 pub use endpoint::{BrokerAddr, Endpoint, Scheme};
 pub use model::{
-    AdminConfig, BasicAuth, ClusterApi, ClusterAuth, ClusterConfig, Config, Destination,
-    EmbeddedConfig, Fsync, IngestConfig, KafkaConfig, KafkaProperties, LogConfig, LogFormat,
-    QueueBackend, QueueConfig, RetentionConfig, RetentionPolicy, RouteConfig, ShutdownConfig, User,
+    AdminConfig, BasicAuth, ClusterApi, ClusterAuth, ClusterConfig, ClusterTls, Config,
+    Destination, EmbeddedConfig, Fsync, HttpLimits, IngestConfig, KafkaConfig, KafkaProperties,
+    LogConfig, LogFormat, QueueBackend, QueueConfig, RetentionConfig, RetentionPolicy, RouteConfig,
+    ShutdownConfig, TlsConfig, User,
 };
 pub use secret::{is_sensitive_property, Secret};
 

@@ -152,6 +152,10 @@ pub struct IngestConfig {
     /// Longest a client may take to send a request body; a slower one gets 408 and its slot back.
     #[serde(serialize_with = "ser_duration")]
     pub body_read_timeout: Duration,
+    /// Connection limits and header timeouts of the listener.
+    pub http: HttpLimits,
+    /// TLS for the listener; plain HTTP when `None`.
+    pub tls: Option<TlsConfig>,
     /// Users allowed to write; when non-empty, writes need credentials.
     pub users: Vec<User>,
 }
@@ -366,6 +370,44 @@ pub struct AdminConfig {
     pub listen: SocketAddr,
     /// Bearer token required by the ops API; always set when `listen` is not loopback.
     pub token: Option<Secret>,
+    /// TLS for the ops API; plain HTTP when `None`.
+    pub tls: Option<TlsConfig>,
+}
+
+/// Limits an HTTP listener puts on its connections, against slow or idle clients and huge
+/// headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct HttpLimits {
+    /// Time a client has to send a request's headers, and the longest a kept-alive connection
+    /// may sit idle between requests.
+    #[serde(serialize_with = "ser_duration")]
+    pub header_read_timeout: Duration,
+    /// Open connections at most; further connections are closed at once.
+    pub max_connections: NonZeroUsize,
+    /// Largest request head (request line and headers); larger heads are answered 431.
+    pub max_header_bytes: NonZeroUsize,
+}
+
+/// `[ingest.tls]`, `[admin.tls]`: a listener's certificate and key, and optionally the CA that
+/// client certificates must be signed by (mutual TLS: clients without one are refused).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TlsConfig {
+    /// PEM file with the certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// PEM file with the CA certificates that client certificates must chain to.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// TLS to a cluster's `https://` endpoints.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ClusterTls {
+    /// PEM file with the CA certificates trusted for this cluster instead of the built-in web
+    /// roots; `None` trusts the built-in roots. Certificates are always verified.
+    pub ca: Option<PathBuf>,
+    /// PEM files with a client certificate and key presented to the cluster (mutual TLS).
+    pub client_cert: Option<(PathBuf, PathBuf)>,
 }
 
 /// `[log]`.
@@ -486,6 +528,8 @@ pub struct ClusterConfig {
     pub health_rise: NonZeroU32,
     /// Consecutive failures that bring an endpoint down.
     pub health_fall: NonZeroU32,
+    /// TLS settings for `https://` endpoints.
+    pub tls: ClusterTls,
 }
 
 impl ClusterConfig {

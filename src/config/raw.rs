@@ -45,7 +45,20 @@ pub(super) struct RawIngest {
     pub(super) enqueue_timeout: Field<String>,
     pub(super) retry_after: Field<String>,
     pub(super) body_read_timeout: Field<String>,
+    pub(super) header_read_timeout: Field<String>,
+    pub(super) max_connections: Field<u64>,
+    pub(super) max_header_bytes: Field<u64>,
+    pub(super) tls: Option<Spanned<RawTls>>,
     pub(super) users: Option<Vec<Spanned<RawUser>>>,
+}
+
+/// `[ingest.tls]`, `[admin.tls]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawTls {
+    pub(super) cert: Field<String>,
+    pub(super) key: Field<String>,
+    pub(super) client_ca: Field<String>,
 }
 
 /// `[[ingest.users]]`.
@@ -148,6 +161,7 @@ impl<'de> Deserialize<'de> for PropertyValue {
 pub(super) struct RawAdmin {
     pub(super) listen: Field<String>,
     pub(super) token: Field<String>,
+    pub(super) tls: Option<Spanned<RawTls>>,
 }
 
 /// `[log]`.
@@ -190,6 +204,9 @@ pub(super) struct RawCluster {
     pub(super) health_timeout: Field<String>,
     pub(super) health_rise: Field<u64>,
     pub(super) health_fall: Field<u64>,
+    pub(super) tls_ca: Field<String>,
+    pub(super) tls_cert: Field<String>,
+    pub(super) tls_key: Field<String>,
 }
 
 /// `[[routes]]`.

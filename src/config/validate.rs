@@ -15,15 +15,15 @@ use glob::Pattern;
 use toml::Spanned;
 
 use super::defaults as d;
-use super::endpoint::{BrokerAddr, Endpoint};
+use super::endpoint::{BrokerAddr, Endpoint, Scheme};
 use super::model::{
-    AdminConfig, BasicAuth, ClusterApi, ClusterAuth, ClusterConfig, Config, EmbeddedConfig,
-    IngestConfig, KafkaConfig, KafkaProperties, LogConfig, QueueConfig, RetentionConfig,
-    RouteConfig, ShutdownConfig, User,
+    AdminConfig, BasicAuth, ClusterApi, ClusterAuth, ClusterConfig, ClusterTls, Config,
+    EmbeddedConfig, HttpLimits, IngestConfig, KafkaConfig, KafkaProperties, LogConfig, QueueConfig,
+    RetentionConfig, RouteConfig, ShutdownConfig, TlsConfig, User,
 };
 use super::raw::{
     at, child, Field, LineIndex, List, RawAdmin, RawCluster, RawConfig, RawEmbedded, RawIngest,
-    RawKafka, RawLog, RawQueue, RawRetention, RawRoute, RawShutdown, RawUser, SpanProblem,
+    RawKafka, RawLog, RawQueue, RawRetention, RawRoute, RawShutdown, RawTls, RawUser, SpanProblem,
 };
 use super::secret::Secret;
 
@@ -327,7 +327,105 @@ impl Ctx<'_> {
                 d::BODY_READ_TIMEOUT,
                 false,
             ),
+            http: HttpLimits {
+                header_read_timeout: self.duration(
+                    "ingest.header_read_timeout",
+                    &raw.header_read_timeout,
+                    d::HEADER_READ_TIMEOUT,
+                    false,
+                ),
+                max_connections: self.nonzero_usize(
+                    "ingest.max_connections",
+                    &raw.max_connections,
+                    d::MAX_CONNECTIONS,
+                ),
+                max_header_bytes: self.header_bytes(&raw.max_header_bytes),
+            },
+            tls: self.tls("ingest.tls", raw.tls),
             users,
+        }
+    }
+
+    /// `ingest.max_header_bytes`: at least 8 KiB, the smallest head buffer the HTTP server takes.
+    fn header_bytes(&mut self, field: &Field<u64>) -> NonZeroUsize {
+        const MIN: u64 = 8 * 1024;
+        if let Some(f) = field {
+            if *f.get_ref() < MIN {
+                self.report(
+                    Some(f.span()),
+                    "ingest.max_header_bytes",
+                    format!("must be at least {MIN}"),
+                );
+                return d::MAX_HEADER_BYTES;
+            }
+        }
+        self.nonzero_usize("ingest.max_header_bytes", field, d::MAX_HEADER_BYTES)
+    }
+
+    /// A listener's `[*.tls]` table: `cert` and `key` required, `client_ca` optional.
+    fn tls(&mut self, table: &str, raw: Option<Spanned<RawTls>>) -> Option<TlsConfig> {
+        let raw = raw?;
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let cert = self.non_empty(&format!("{table}.cert"), raw.cert);
+        let key = self.non_empty(&format!("{table}.key"), raw.key);
+        let client_ca = self.non_empty(&format!("{table}.client_ca"), raw.client_ca);
+        if cert.is_none() {
+            self.missing(Some(span.clone()), table, "cert");
+        }
+        if key.is_none() {
+            self.missing(Some(span), table, "key");
+        }
+        Some(TlsConfig {
+            cert: PathBuf::from(cert?.into_inner()),
+            key: PathBuf::from(key?.into_inner()),
+            client_ca: client_ca.map(|c| PathBuf::from(c.into_inner())),
+        })
+    }
+
+    /// A cluster's `tls_ca`, `tls_cert` and `tls_key`; they need an `https://` endpoint.
+    fn cluster_tls(
+        &mut self,
+        table: &str,
+        span: Range<usize>,
+        raw: &RawCluster,
+        endpoints: &[Endpoint],
+    ) -> ClusterTls {
+        let ca = self.non_empty(&format!("{table}.tls_ca"), raw.tls_ca.clone());
+        let cert = self.non_empty(&format!("{table}.tls_cert"), raw.tls_cert.clone());
+        let key = self.non_empty(&format!("{table}.tls_key"), raw.tls_key.clone());
+        let given = [&ca, &cert, &key]
+            .into_iter()
+            .flatten()
+            .map(Spanned::span)
+            .next();
+        if let Some(given) = given {
+            if !endpoints.is_empty() && !endpoints.iter().any(|e| e.scheme() == Scheme::Https) {
+                self.report(
+                    Some(given),
+                    table,
+                    "tls_ca, tls_cert and tls_key apply to https:// endpoints, and this cluster has none",
+                );
+            }
+        }
+        let client_cert = match (cert, key) {
+            (Some(cert), Some(key)) => Some((
+                PathBuf::from(cert.into_inner()),
+                PathBuf::from(key.into_inner()),
+            )),
+            (Some(_), None) => {
+                self.missing(Some(span), table, "tls_key");
+                None
+            }
+            (None, Some(_)) => {
+                self.missing(Some(span), table, "tls_cert");
+                None
+            }
+            (None, None) => None,
+        };
+        ClusterTls {
+            ca: ca.map(|c| PathBuf::from(c.into_inner())),
+            client_cert,
         }
     }
 
@@ -564,7 +662,8 @@ impl Ctx<'_> {
                 format!("{listen} is not a loopback address, so `admin.token` is required"),
             );
         }
-        AdminConfig { listen, token }
+        let tls = self.tls("admin.tls", raw.tls);
+        AdminConfig { listen, token, tls }
     }
 
     fn log(&mut self, raw: Option<Spanned<RawLog>>) -> LogConfig {
@@ -624,7 +723,8 @@ impl Ctx<'_> {
                 standbys.push((format!("{table}.standby"), name.clone(), standby.clone()));
             }
             let auth = self.cluster_auth(&table, span.clone(), &raw);
-            let endpoints = self.endpoints(&table, span, raw.endpoints);
+            let endpoints = self.endpoints(&table, span.clone(), raw.endpoints.clone());
+            let tls = self.cluster_tls(&table, span, &raw, &endpoints);
             let health_interval = self.duration(
                 &format!("{table}.health_interval"),
                 &raw.health_interval,
@@ -713,6 +813,7 @@ impl Ctx<'_> {
                     d::HEALTH_FALL,
                     u32::MAX,
                 ),
+                tls,
             });
         }
         let names: HashSet<String> = first_by_name.into_keys().collect();

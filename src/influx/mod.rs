@@ -101,6 +101,18 @@ pub enum ClientError {
         #[source]
         source: reqwest::Error,
     },
+    /// A TLS file named by the cluster's config could not be used.
+    #[error("cluster {cluster}: {what} {}: {reason}", path.display())]
+    TlsFile {
+        /// Cluster name.
+        cluster: String,
+        /// What the file should hold.
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// HTTP client for one cluster's endpoints.
@@ -130,14 +142,53 @@ impl ClusterClient {
     /// # Errors
     /// [`ClientError::Build`] when TLS roots cannot be loaded.
     pub fn from_config(cluster: &ClusterConfig) -> Result<ClusterClient, ClientError> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(cluster.timeout.min(Duration::from_secs(5)))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|source| ClientError::Build {
+            .pool_idle_timeout(Duration::from_secs(30));
+        let read = |what: &'static str, path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| ClientError::TlsFile {
                 cluster: cluster.name.clone(),
-                source,
-            })?;
+                what,
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })
+        };
+        let invalid =
+            |what: &'static str, path: &std::path::Path, e: reqwest::Error| ClientError::TlsFile {
+                cluster: cluster.name.clone(),
+                what,
+                path: path.to_owned(),
+                reason: e.to_string(),
+            };
+        if let Some(ca) = &cluster.tls.ca {
+            // The bundle replaces the built-in roots: only this CA is trusted for the cluster.
+            let certs = reqwest::Certificate::from_pem_bundle(&read("CA bundle", ca)?)
+                .map_err(|e| invalid("CA bundle", ca, e))?;
+            if certs.is_empty() {
+                return Err(ClientError::TlsFile {
+                    cluster: cluster.name.clone(),
+                    what: "CA bundle",
+                    path: ca.clone(),
+                    reason: "no PEM certificate in the file".into(),
+                });
+            }
+            builder = builder.tls_built_in_root_certs(false);
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if let Some((cert, key)) = &cluster.tls.client_cert {
+            let mut pem = read("client certificate", cert)?;
+            pem.push(b'\n');
+            pem.extend(read("client key", key)?);
+            let identity = reqwest::Identity::from_pem(&pem)
+                .map_err(|e| invalid("client certificate and key", cert, e))?;
+            builder = builder.identity(identity);
+        }
+        let http = builder.build().map_err(|source| ClientError::Build {
+            cluster: cluster.name.clone(),
+            source,
+        })?;
         Ok(ClusterClient {
             http,
             auth: cluster.auth.clone(),
