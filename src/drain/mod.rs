@@ -655,7 +655,7 @@ fn reason_class(reason: &str) -> &'static str {
         "retention_policy_not_found"
     } else if reason.contains("database not found") || reason.contains("not found") {
         "database_not_found"
-    } else if reason.contains("unable to parse") {
+    } else if reason.contains("unable to parse") || reason.contains("invalid UTF-8") {
         "parse"
     } else if reason.contains("too large") || reason.contains("Too Large") {
         "too_large"

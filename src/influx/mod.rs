@@ -77,6 +77,9 @@ pub fn classify(answer: Result<&Answer, &str>, create_databases: bool) -> Outcom
         400 | 422 => Outcome::DeadLetter(text()),
         // InfluxDB 1.x answers 500 for a retention policy that does not exist: a client mistake.
         500 if a.error.contains("retention policy not found") => Outcome::DeadLetter(text()),
+        // influxd 1.x answers 500 for a series whose key holds invalid UTF-8 (its field index
+        // cannot be saved), and keeps answering so: retrying would block the partition forever.
+        500 if a.error.contains("invalid UTF-8") => Outcome::DeadLetter(text()),
         _ => Outcome::Retry {
             reason: text(),
             after: a.retry_after,
@@ -426,6 +429,7 @@ mod tests {
             (400, "partial write: points beyond retention policy dropped=3"),
             (422, "unprocessable"),
             (500, "retention policy not found: short"),
+            (500, "proto: field \"tsdb.MeasurementFields.Name\" contains invalid UTF-8"),
         ] {
             match classify(Ok(&a(status, text)), true) {
                 Outcome::DeadLetter(reason) => assert!(reason.contains(text)),

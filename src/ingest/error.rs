@@ -166,11 +166,29 @@ impl ApiError {
     pub fn into_response_in(self, dialect: Dialect) -> Response {
         let status = self.status_code();
         let message = self.message();
-        let body = match dialect {
-            Dialect::V1 => serde_json::json!({ "error": message }),
-            Dialect::V2 => serde_json::json!({ "code": self.v2_code(), "message": message }),
+        let mut resp = match dialect {
+            // Exactly as influxd's Go JSON encoder writes it, newline included.
+            Dialect::V1 => {
+                let mut body = Vec::with_capacity(message.len() + 16);
+                body.extend_from_slice(b"{\"error\":");
+                crate::line_protocol::append_json_string(message.as_bytes(), &mut body);
+                body.extend_from_slice(b"}\n");
+                (
+                    status,
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
+                    body,
+                )
+                    .into_response()
+            }
+            Dialect::V2 => (
+                status,
+                axum::Json(serde_json::json!({ "code": self.v2_code(), "message": message })),
+            )
+                .into_response(),
         };
-        let mut resp = (status, axum::Json(body)).into_response();
         let h = resp.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&sanitize_header(&message)) {
             h.insert("X-Influxdb-Error", v);

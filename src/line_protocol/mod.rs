@@ -560,6 +560,14 @@ pub enum DropReason {
         /// Measurement name, unescaped as influxd prints it.
         measurement: String,
     },
+    /// The measurement, a tag key or value, or a field key is not valid UTF-8. influxd 1.6
+    /// stores such a series but fails to persist its field index (a 500 on that and later
+    /// writes, which a drain would retry forever); 1.8 with `validate-keys` drops the point with
+    /// this reason. fluxroute always drops it, so an invalid key never reaches a cluster.
+    InvalidUnicode {
+        /// The series key (or field key) with the invalid bytes, shown as U+FFFD.
+        key: String,
+    },
 }
 
 impl fmt::Display for DropReason {
@@ -573,6 +581,9 @@ impl fmt::Display for DropReason {
                 f,
                 "invalid field name: input field \"time\" on measurement \"{measurement}\" is invalid"
             ),
+            DropReason::InvalidUnicode { key } => {
+                write!(f, "key contains invalid unicode: \"{key}\"")
+            }
         }
     }
 }
@@ -588,6 +599,11 @@ pub fn drop_reason(line: &Line<'_>) -> Option<DropReason> {
             measurement: name(),
         });
     }
+    if let Some(key) = invalid_unicode_key(line) {
+        return Some(DropReason::InvalidUnicode {
+            key: go_lossy(key).into_owned(),
+        });
+    }
     // Cheap pre-check: the field set must start with `time=` for every key to be `time`.
     if !line.fields().starts_with(b"time=") {
         return None;
@@ -599,8 +615,27 @@ pub fn drop_reason(line: &Line<'_>) -> Option<DropReason> {
     })
 }
 
+/// The series key, or else the first field key, when it is not valid UTF-8 (ASCII fast path).
+fn invalid_unicode_key<'a>(line: &Line<'a>) -> Option<&'a [u8]> {
+    let key = line.key();
+    if !key.is_ascii() && std::str::from_utf8(key).is_err() {
+        return Some(key);
+    }
+    let fields = line.fields();
+    if fields.is_ascii() {
+        return None;
+    }
+    let mut bad = None;
+    walk_field_keys(fields, |k| {
+        if bad.is_none() && std::str::from_utf8(k).is_err() {
+            bad = Some(k);
+        }
+    });
+    bad
+}
+
 /// `walkFields` over a valid field set, keys only.
-fn walk_field_keys(mut fields: &[u8], mut f: impl FnMut(&[u8])) {
+fn walk_field_keys<'a>(mut fields: &'a [u8], mut f: impl FnMut(&'a [u8])) {
     while !fields.is_empty() {
         let mut k = 0;
         while k < fields.len() && !(fields[k] == b'=' && (k == 0 || fields[k - 1] != b'\\')) {
@@ -660,7 +695,7 @@ impl WriteOutcome {
         let reason = drop_reason(line)?;
         self.dropped += 1;
         let slot = match reason {
-            DropReason::TimeTag { .. } => &mut self.tag_reason,
+            DropReason::TimeTag { .. } | DropReason::InvalidUnicode { .. } => &mut self.tag_reason,
             DropReason::TimeFieldOnly { .. } => &mut self.field_reason,
         };
         if slot.is_none() {

@@ -323,6 +323,35 @@ fn storage_drops_and_write_outcome() {
 }
 
 #[test]
+fn keys_with_invalid_utf8_are_dropped_before_they_reach_a_cluster() {
+    let line = |b: &'static [u8]| parse_line(b).unwrap();
+    let reason = |b: &'static [u8]| drop_reason(&line(b)).map(|r| r.to_string());
+    assert_eq!(
+        reason(b"m\xff,t=a v=1 1").unwrap(),
+        "key contains invalid unicode: \"m\u{fffd},t=a\""
+    );
+    assert!(reason(b"m,t\xfe=a v=1").is_some());
+    assert!(reason(b"m,t=a\xfe v=1").is_some());
+    assert_eq!(
+        reason(b"m v=1,k\xff=2").unwrap(),
+        "key contains invalid unicode: \"k\u{fffd}\""
+    );
+    // Valid multi-byte UTF-8 anywhere, and invalid bytes inside string field values, are fine.
+    assert_eq!(reason("m\u{e9},t=\u{1f600} v\u{fc}=1".as_bytes()), None);
+    assert_eq!(reason(b"m v=\"\xff\xfe\""), None);
+    // Counted like the other storage drops: the first key-level reason in body order.
+    let mut o = WriteOutcome::new();
+    for item in lines(b"a v=1\nb\xff v=1\nc,time=1 v=1\n") {
+        o.record_line(&item.unwrap());
+    }
+    assert_eq!(o.written(), 1);
+    assert_eq!(
+        o.error_message().unwrap(),
+        "partial write: key contains invalid unicode: \"b\u{fffd}\" dropped=2"
+    );
+}
+
+#[test]
 fn json_rendering_matches_go() {
     let mut out = Vec::new();
     append_json_string(

@@ -32,6 +32,16 @@ impl FluxrouteProcess {
         Self::start_on(dir, name, config, free_port(), free_port()).await
     }
 
+    /// As [`FluxrouteProcess::start`], with `ingest_keys` (TOML key lines) under `[ingest]`.
+    pub async fn start_with(
+        dir: &Path,
+        name: &str,
+        ingest_keys: &str,
+        config: &str,
+    ) -> FluxrouteProcess {
+        Self::start_inner(dir, name, ingest_keys, config, free_port(), free_port()).await
+    }
+
     /// As [`FluxrouteProcess::start`] on given ports (a restart on the same ports).
     pub async fn start_on(
         dir: &Path,
@@ -40,8 +50,19 @@ impl FluxrouteProcess {
         ingest: u16,
         admin: u16,
     ) -> FluxrouteProcess {
+        Self::start_inner(dir, name, "", config, ingest, admin).await
+    }
+
+    async fn start_inner(
+        dir: &Path,
+        name: &str,
+        ingest_keys: &str,
+        config: &str,
+        ingest: u16,
+        admin: u16,
+    ) -> FluxrouteProcess {
         let text = format!(
-            "[ingest]\nlisten = \"127.0.0.1:{ingest}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n{config}"
+            "[ingest]\nlisten = \"127.0.0.1:{ingest}\"\n{ingest_keys}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n{config}"
         );
         let path = dir.join(format!("{name}.toml"));
         std::fs::write(&path, text).expect("writing the config");
