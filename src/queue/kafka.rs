@@ -1252,3 +1252,56 @@ impl ConsumerGroup for KafkaConsumerGroup {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_debug_hides_secret_properties() {
+        let properties = [
+            ("sasl.password", "pw-1"),
+            ("ssl.key.password", "pw-2"),
+            ("ssl.key.pem", "-----BEGIN PRIVATE KEY-----"),
+            ("sasl.oauthbearer.client.secret", "pw-3"),
+            ("security.protocol", "SASL_SSL"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let settings = KafkaSettings {
+            brokers: vec!["127.0.0.1:9092".into()],
+            topic: "t".into(),
+            partitions: 1,
+            replication_factor: 1,
+            max_record_bytes: 1024,
+            linger: Duration::ZERO,
+            produce_timeout: Duration::from_secs(1),
+            properties,
+            client_metrics: None,
+        };
+        let shown = format!("{settings:?}");
+        for secret in ["pw-1", "pw-2", "pw-3", "PRIVATE KEY"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("SASL_SSL"), "{shown}");
+    }
+
+    #[test]
+    fn refusals_are_authentication_and_tls_failures_only() {
+        for code in [
+            RDKafkaErrorCode::Authentication,
+            RDKafkaErrorCode::SSL,
+            RDKafkaErrorCode::SaslAuthenticationFailed,
+        ] {
+            assert!(is_refusal(&KafkaError::Global(code)), "{code:?}");
+        }
+        for code in [
+            RDKafkaErrorCode::BrokerTransportFailure,
+            RDKafkaErrorCode::AllBrokersDown,
+            RDKafkaErrorCode::OperationTimedOut,
+        ] {
+            assert!(!is_refusal(&KafkaError::Global(code)), "{code:?}");
+        }
+    }
+}
