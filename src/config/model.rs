@@ -291,7 +291,11 @@ pub struct KafkaConfig {
     /// librdkafka `message.timeout.ms`.
     #[serde(serialize_with = "ser_duration")]
     pub produce_timeout: Duration,
-    /// Extra librdkafka properties, passed unchanged.
+    /// `insecure_skip_verify`: TLS connections to the brokers skip certificate and host name
+    /// verification (the properties then carry `enable.ssl.certificate.verification = false`
+    /// and `ssl.endpoint.identification.algorithm = none`). Logged as a warning at start-up.
+    pub insecure_skip_verify: bool,
+    /// Extra librdkafka properties, passed unchanged (plus what `insecure_skip_verify` implies).
     pub properties: KafkaProperties,
 }
 

@@ -112,6 +112,7 @@ pub(super) struct RawKafka {
     pub(super) max_record_bytes: Field<u64>,
     pub(super) linger: Field<String>,
     pub(super) produce_timeout: Field<String>,
+    pub(super) insecure_skip_verify: Field<bool>,
     pub(super) properties: Map<PropertyValue>,
 }
 

@@ -197,7 +197,7 @@ produce_timeout = "1m"
 [queue.kafka.properties]
 "compression.type" = "zstd"
 "batch.size" = 1000
-"enable.ssl.certificate.verification" = false
+"socket.keepalive.enable" = false
 
 [log]
 format = "json"
@@ -234,10 +234,7 @@ password = "p"
     assert_eq!(c.queue.kafka.linger, Duration::ZERO);
     assert_eq!(c.queue.kafka.properties.get("batch.size"), Some("1000"));
     assert_eq!(
-        c.queue
-            .kafka
-            .properties
-            .get("enable.ssl.certificate.verification"),
+        c.queue.kafka.properties.get("socket.keepalive.enable"),
         Some("false")
     );
     assert_eq!(c.log.format, LogFormat::Json);

@@ -57,6 +57,33 @@ const RESERVED_KAFKA_PROPERTIES: &[(&str, &str)] = &[
     ),
 ];
 
+/// What `[queue.kafka] insecure_skip_verify = true` passes to librdkafka: no certificate chain
+/// verification, no host name check.
+const INSECURE_TLS_PROPERTIES: &[(&str, &str)] = &[
+    ("enable.ssl.certificate.verification", "false"),
+    ("ssl.endpoint.identification.algorithm", "none"),
+];
+
+/// Why librdkafka property `key = value` may not be given in `[queue.kafka.properties]`: it
+/// would turn TLS verification off without saying so. Their secure values (librdkafka's
+/// defaults) are accepted; turning verification off takes `insecure_skip_verify`.
+fn weakens_tls_verification(key: &str, value: &str) -> Option<String> {
+    let secure = match key {
+        // librdkafka reads a boolean as true for "true", "t" or "1".
+        "enable.ssl.certificate.verification" => ["true", "t", "1"]
+            .iter()
+            .any(|t| value.eq_ignore_ascii_case(t)),
+        "ssl.endpoint.identification.algorithm" => value.eq_ignore_ascii_case("https"),
+        _ => return None,
+    };
+    (!secure).then(|| {
+        format!(
+            "{value:?} would turn off TLS verification of the brokers: remove it, or (for tests \
+             only) set [queue.kafka] insecure_skip_verify = true"
+        )
+    })
+}
+
 /// Validates `raw`; `rejected` holds the paths of entries that deserialization already reported.
 pub(super) fn validate(
     raw: RawConfig,
@@ -619,9 +646,33 @@ impl Ctx<'_> {
                     );
                     continue;
                 }
+                if let Some(problem) = weakens_tls_verification(key.get_ref(), &value.get_ref().0) {
+                    self.report(Some(value.span()), &path, problem);
+                    continue;
+                }
                 properties.insert(key.into_inner(), value.into_inner().0);
             }
         }
+        let insecure_skip_verify = match raw.insecure_skip_verify {
+            Some(flag) if *flag.get_ref() => {
+                let tls = properties.get("security.protocol").is_some_and(|p| {
+                    p.eq_ignore_ascii_case("ssl") || p.eq_ignore_ascii_case("sasl_ssl")
+                });
+                if !tls {
+                    self.report(
+                        Some(flag.span()),
+                        "queue.kafka.insecure_skip_verify",
+                        "only applies to TLS connections: set [queue.kafka.properties] \
+                         security.protocol = \"SSL\" or \"SASL_SSL\"",
+                    );
+                }
+                for (k, v) in INSECURE_TLS_PROPERTIES {
+                    properties.insert((*k).to_owned(), (*v).to_owned());
+                }
+                true
+            }
+            _ => false,
+        };
         KafkaConfig {
             brokers,
             topic,
@@ -645,6 +696,7 @@ impl Ctx<'_> {
                 d::KAFKA_PRODUCE_TIMEOUT,
                 false,
             ),
+            insecure_skip_verify,
             properties: KafkaProperties::new(properties),
         }
     }

@@ -8,6 +8,13 @@
 //! Settings fluxroute relies on and refuses to have overridden by `[queue.kafka.properties]`:
 //! `enable.idempotence=true` and `acks=all` (a 2xx means all in-sync replicas have the record),
 //! and for consumers `enable.auto.commit=false` (a drain commits only what it has delivered).
+//!
+//! Security (SASL, TLS) is plain librdkafka configuration from `[queue.kafka.properties]`
+//! (`security.protocol`, `sasl.mechanisms`, `sasl.username`, `sasl.password`, `ssl.ca.location`;
+//! librdkafka is built with OpenSSL, so SCRAM-SHA-256/512 and TLS are available). The producer's
+//! client context keeps the last authentication or TLS failure librdkafka reported: start-up
+//! fails at once with it instead of waiting for a timeout, and [`Producer::check_health`] names
+//! it while the brokers cannot be reached.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -46,7 +53,9 @@ const CONSUMER_FETCH_WAIT_MS: u32 = 50;
 const RECORD_OVERHEAD_BYTES: usize = 64 * 1024;
 
 /// Connection settings shared by producers and consumers.
-#[derive(Clone, Debug)]
+///
+/// `Debug` shows sensitive properties (see [`crate::config::is_sensitive_property`]) as `***`.
+#[derive(Clone)]
 pub struct KafkaSettings {
     /// Bootstrap brokers, `host:port`.
     pub brokers: Vec<String>,
@@ -68,13 +77,108 @@ pub struct KafkaSettings {
     pub client_metrics: Option<crate::metrics::KafkaClientMetrics>,
 }
 
-/// The producer's client context: turns librdkafka statistics into metrics.
+impl std::fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let properties: BTreeMap<&str, &str> = self
+            .properties
+            .iter()
+            .map(|(k, v)| {
+                let shown = if crate::config::is_sensitive_property(k) {
+                    "***"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("KafkaSettings")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("partitions", &self.partitions)
+            .field("replication_factor", &self.replication_factor)
+            .field("max_record_bytes", &self.max_record_bytes)
+            .field("linger", &self.linger)
+            .field("produce_timeout", &self.produce_timeout)
+            .field("properties", &properties)
+            .field("client_metrics", &self.client_metrics)
+            .finish()
+    }
+}
+
+/// What librdkafka last reported about this client's connections: the last refusal (an
+/// authentication failure — wrong SASL credentials, unknown user, unsupported mechanism — or a
+/// failed TLS handshake — certificate not trusted, host name mismatch) and the last other error
+/// (a broker down, a connection closed during the handshake). Cleared once the brokers answer.
+#[derive(Debug, Clone, Default)]
+struct ClientErrors(Arc<Mutex<LastErrors>>);
+
+#[derive(Debug, Default)]
+struct LastErrors {
+    refusal: Option<String>,
+    other: Option<String>,
+}
+
+impl ClientErrors {
+    fn record(&self, refusal: bool, reason: String) {
+        if let Ok(mut last) = self.0.lock() {
+            if refusal {
+                last.refusal = Some(reason);
+            } else {
+                last.other = Some(reason);
+            }
+        }
+    }
+
+    fn refusal(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|last| last.refusal.clone())
+    }
+
+    fn other(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|last| last.other.clone())
+    }
+
+    fn clear(&self) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = LastErrors::default();
+        }
+    }
+}
+
+/// Whether a client error means the brokers refused us (credentials or TLS), as opposed to a
+/// broker that is down or slow.
+fn is_refusal(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::Authentication
+                | RDKafkaErrorCode::SSL
+                | RDKafkaErrorCode::SaslAuthenticationFailed
+        )
+    )
+}
+
+/// The producer's client context: turns librdkafka statistics into metrics and keeps the last
+/// client errors for start-up errors and health.
 #[derive(Debug, Clone, Default)]
 pub struct StatsContext {
     metrics: Option<crate::metrics::KafkaClientMetrics>,
+    errors: ClientErrors,
 }
 
 impl ClientContext for StatsContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let refusal = is_refusal(&error);
+        if refusal {
+            tracing::error!(error = %error, reason, "the Kafka brokers refused the connection");
+        } else {
+            tracing::warn!(error = %error, reason, "Kafka client error");
+        }
+        // "All broker connections are down" only summarizes the errors before it.
+        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.errors.record(refusal, format!("{error}: {reason}"));
+        }
+    }
+
     fn stats(&self, s: rdkafka::statistics::Statistics) {
         let Some(m) = &self.metrics else { return };
         m.producer_queue_messages
@@ -175,10 +279,23 @@ impl KafkaProducer {
         }
         let context = StatsContext {
             metrics: settings.client_metrics.clone(),
+            errors: ClientErrors::default(),
         };
         let producer: Producer_ = cfg
             .create_with_context(context.clone())
             .map_err(|e| Error::Setup(format!("creating Kafka producer: {e}")))?;
+        if settings
+            .properties
+            .get("enable.ssl.certificate.verification")
+            .is_some_and(|v| v.eq_ignore_ascii_case("false"))
+        {
+            tracing::warn!(
+                brokers = %settings.brokers.join(","),
+                "[queue.kafka] insecure_skip_verify = true: the brokers' TLS certificates and \
+                 host names are NOT verified"
+            );
+        }
+        await_brokers(&producer, &context.errors, &settings.brokers, setup_timeout).await?;
         ensure_topic(settings, &settings.topic, setup_timeout).await?;
         let partitions = topic_partitions(&producer, &settings.topic, setup_timeout).await?;
         if partitions != settings.partitions {
@@ -198,6 +315,52 @@ impl KafkaProducer {
             partitions,
             max_record_bytes: settings.max_record_bytes,
         })
+    }
+}
+
+/// How long one metadata request of [`await_brokers`] may take.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Waits until the brokers answer a metadata request, within `timeout`. Fails at once, naming
+/// the brokers and librdkafka's reason, when they refuse our credentials or TLS handshake: such
+/// a failure does not heal by waiting.
+async fn await_brokers(
+    producer: &Producer_,
+    errors: &ClientErrors,
+    brokers: &[String],
+    timeout: Duration,
+) -> Result<(), Error> {
+    let brokers = brokers.join(",");
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let p = producer.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            p.client().fetch_metadata(None, PROBE_TIMEOUT).map(|_| ())
+        })
+        .await
+        .map_err(|e| Error::Setup(format!("metadata task failed: {e}")))?;
+        let Err(e) = res else {
+            errors.clear();
+            return Ok(());
+        };
+        if let Some(reason) = errors.refusal() {
+            return Err(Error::Setup(format!(
+                "the Kafka brokers {brokers} refused fluxroute (check the SASL credentials and \
+                 TLS settings in [queue.kafka.properties]): {reason}"
+            )));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let context = match errors.other() {
+                Some(last) => format!(
+                    "reaching the Kafka brokers {brokers} within {timeout:?} (last client \
+                     error: {last}; a broker that drops connections or stalls in the \
+                     handshake may want SASL or TLS: check security.protocol in \
+                     [queue.kafka.properties])"
+                ),
+                None => format!("reaching the Kafka brokers {brokers} within {timeout:?}"),
+            };
+            return Err(Error::unavailable(context, e));
+        }
     }
 }
 
@@ -332,14 +495,25 @@ impl Producer for KafkaProducer {
     async fn check_health(&self, timeout: Duration) -> Result<(), Error> {
         let (_, p) = self.current();
         let topic = self.topic.clone();
-        tokio::task::spawn_blocking(move || {
-            p.client()
-                .fetch_metadata(Some(&topic), timeout)
-                .map(|_| ())
-                .map_err(|e| Error::unavailable("fetching metadata", e))
+        let res = tokio::task::spawn_blocking(move || {
+            p.client().fetch_metadata(Some(&topic), timeout).map(|_| ())
         })
         .await
-        .map_err(|e| Error::Setup(format!("health task failed: {e}")))?
+        .map_err(|e| Error::Setup(format!("health task failed: {e}")))?;
+        match res {
+            Ok(()) => {
+                self.context.errors.clear();
+                Ok(())
+            }
+            // Name the cause when it is a refusal: a timeout alone does not say what to fix.
+            Err(e) => Err(match self.context.errors.refusal() {
+                Some(reason) => Error::Unavailable {
+                    context: "the Kafka brokers refused the connection".into(),
+                    source: reason.into(),
+                },
+                None => Error::unavailable("fetching metadata", e),
+            }),
+        }
     }
 
     async fn flush(&self, timeout: Duration) -> Result<(), Error> {
@@ -1076,5 +1250,58 @@ impl ConsumerGroup for KafkaConsumerGroup {
                 Some((p, off))
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_debug_hides_secret_properties() {
+        let properties = [
+            ("sasl.password", "pw-1"),
+            ("ssl.key.password", "pw-2"),
+            ("ssl.key.pem", "-----BEGIN PRIVATE KEY-----"),
+            ("sasl.oauthbearer.client.secret", "pw-3"),
+            ("security.protocol", "SASL_SSL"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let settings = KafkaSettings {
+            brokers: vec!["127.0.0.1:9092".into()],
+            topic: "t".into(),
+            partitions: 1,
+            replication_factor: 1,
+            max_record_bytes: 1024,
+            linger: Duration::ZERO,
+            produce_timeout: Duration::from_secs(1),
+            properties,
+            client_metrics: None,
+        };
+        let shown = format!("{settings:?}");
+        for secret in ["pw-1", "pw-2", "pw-3", "PRIVATE KEY"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("SASL_SSL"), "{shown}");
+    }
+
+    #[test]
+    fn refusals_are_authentication_and_tls_failures_only() {
+        for code in [
+            RDKafkaErrorCode::Authentication,
+            RDKafkaErrorCode::SSL,
+            RDKafkaErrorCode::SaslAuthenticationFailed,
+        ] {
+            assert!(is_refusal(&KafkaError::Global(code)), "{code:?}");
+        }
+        for code in [
+            RDKafkaErrorCode::BrokerTransportFailure,
+            RDKafkaErrorCode::AllBrokersDown,
+            RDKafkaErrorCode::OperationTimedOut,
+        ] {
+            assert!(!is_refusal(&KafkaError::Global(code)), "{code:?}");
+        }
     }
 }

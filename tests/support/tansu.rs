@@ -192,10 +192,242 @@ impl Tansu {
         self.kill();
         self.spawn();
     }
+
+    /// Starts the broker again on the same port and storage with other [`Options`].
+    pub fn restart_with(&mut self, options: Options) {
+        self.kill();
+        self.options = options;
+        self.spawn();
+    }
+
+    /// Starts a broker that requires SASL/SCRAM authentication (`--authentication`), knowing
+    /// `users`, with `options` (its `extra_args` come after `--authentication`).
+    ///
+    /// tansu's `user create` does not authenticate, and a broker that requires authentication
+    /// refuses it (`NotAuthenticated`, the client sees "early eof"); tansu keeps users in its
+    /// storage. So the broker starts on SQLite storage without authentication, the users are
+    /// created, and it restarts on the same storage with `--authentication`.
+    pub fn start_authenticated(users: &[ScramUser], options: Options) -> Tansu {
+        let open = Options {
+            advertised: options.advertised.clone(),
+            extra_args: Vec::new(),
+        };
+        let mut t = Tansu::start_with(Storage::Sqlite, open);
+        for u in users {
+            t.create_user(u);
+        }
+        t.restart_with(authenticated(options));
+        t
+    }
+
+    /// Runs `tansu user create` against this broker (which must not require authentication;
+    /// see [`Tansu::start_authenticated`]). Creating an existing user replaces its password.
+    pub fn create_user(&self, user: &ScramUser) {
+        self.user_command(&[
+            "create",
+            &user.name,
+            &user.password,
+            "--mechanism",
+            user.mechanism.tansu_name(),
+        ]);
+    }
+
+    /// Runs `tansu user delete` against this broker (which must not require authentication).
+    pub fn delete_user(&self, name: &str, mechanism: Scram) {
+        self.user_command(&["delete", name, "--mechanism", mechanism.tansu_name()]);
+    }
+
+    fn user_command(&self, args: &[&str]) {
+        let out = Command::new(tansu_binary())
+            .arg("user")
+            .args(args)
+            .arg("--broker")
+            .arg(format!("tcp://{}", self.addr))
+            .stdin(Stdio::null())
+            .output()
+            .expect("running tansu user");
+        assert!(
+            out.status.success(),
+            "tansu user {} failed ({}): {}{}\nbroker log:\n{}",
+            args.first().copied().unwrap_or_default(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+    }
+}
+
+/// `options` with `--authentication` first among the extra arguments.
+pub fn authenticated(options: Options) -> Options {
+    let mut extra_args = vec!["--authentication".to_owned()];
+    extra_args.extend(options.extra_args);
+    Options {
+        advertised: options.advertised,
+        extra_args,
+    }
+}
+
+/// A SCRAM mechanism tansu can store credentials for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scram {
+    /// SCRAM-SHA-256.
+    Sha256,
+    /// SCRAM-SHA-512.
+    Sha512,
+}
+
+impl Scram {
+    fn tansu_name(self) -> &'static str {
+        match self {
+            Scram::Sha256 => "scram256",
+            Scram::Sha512 => "scram512",
+        }
+    }
+
+    /// The name librdkafka's `sasl.mechanisms` takes.
+    pub fn kafka_name(self) -> &'static str {
+        match self {
+            Scram::Sha256 => "SCRAM-SHA-256",
+            Scram::Sha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+/// A user for [`Tansu::start_authenticated`].
+#[derive(Debug, Clone)]
+pub struct ScramUser {
+    /// User name.
+    pub name: String,
+    /// Password.
+    pub password: String,
+    /// Mechanism its credentials are stored for.
+    pub mechanism: Scram,
+}
+
+impl ScramUser {
+    /// A user `name` with `password` for `mechanism`.
+    pub fn new(name: &str, password: &str, mechanism: Scram) -> ScramUser {
+        ScramUser {
+            name: name.to_owned(),
+            password: password.to_owned(),
+            mechanism,
+        }
+    }
 }
 
 impl Drop for Tansu {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A TLS front for a broker: accepts TLS on a loopback port with a given certificate and key,
+/// and forwards the decrypted bytes to the broker's plaintext port, both ways.
+///
+/// tansu 0.6.0 cannot serve TLS (its `--cert` and `--key` cannot be given together, and its
+/// listener never uses the TLS configuration: README, "Kafka security"). Tests of TLS to the
+/// brokers put this in front of the broker and have the broker advertise the front's address,
+/// so librdkafka's TLS handshake, certificate and host name verification, and SASL inside TLS
+/// are real; only the broker's side of TLS is done here.
+#[derive(Debug)]
+pub struct TlsFront {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TlsFront {
+    /// Binds a free loopback port for a front (to advertise before the broker starts).
+    pub fn bind() -> TcpListener {
+        TcpListener::bind("127.0.0.1:0").expect("binding the TLS front")
+    }
+
+    /// Serves TLS on `listener` with `cert_pem` (leaf first, then any intermediates) and
+    /// `key_pem`, forwarding every connection to `upstream`.
+    pub fn start(
+        listener: TcpListener,
+        cert_pem: &str,
+        key_pem: &str,
+        upstream: SocketAddr,
+    ) -> TlsFront {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("certificate PEM");
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("private key PEM");
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("certificate and key");
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let addr = listener.local_addr().expect("front address");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("TLS front runtime");
+            rt.block_on(async move {
+                let listener =
+                    tokio::net::TcpListener::from_std(listener).expect("TLS front listener");
+                loop {
+                    tokio::select! {
+                        _ = &mut stopped => break,
+                        accepted = listener.accept() => {
+                            let Ok((client, _)) = accepted else { continue };
+                            let acceptor = acceptor.clone();
+                            tokio::spawn(async move {
+                                let _ = client.set_nodelay(true);
+                                // A failed handshake is the client's to report.
+                                let Ok(mut tls) = acceptor.accept(client).await else { return };
+                                let Ok(mut broker) = tokio::net::TcpStream::connect(upstream).await
+                                else {
+                                    return;
+                                };
+                                let _ = broker.set_nodelay(true);
+                                let _ = tokio::io::copy_bidirectional(&mut tls, &mut broker).await;
+                            });
+                        }
+                    }
+                }
+            });
+            // Dropping the runtime cuts every forwarded connection.
+        });
+        TlsFront {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// `host:port` of the front, for `bootstrap.servers` and the broker's advertised address.
+    pub fn bootstrap(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Stops accepting and cuts every forwarded connection.
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
