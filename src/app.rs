@@ -41,7 +41,7 @@ const QUEUE_SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// Binding a listener failed.
-    #[error("binding {what} listener on {addr}: {source}")]
+    #[error("binding {what} listener on {addr}")]
     Bind {
         /// Which listener.
         what: &'static str,
@@ -52,7 +52,7 @@ pub enum AppError {
         source: std::io::Error,
     },
     /// A listener's TLS certificate, key or client CA could not be loaded.
-    #[error("{what} listener TLS: {source}")]
+    #[error("{what} listener TLS")]
     Tls {
         /// Which listener.
         what: &'static str,
@@ -61,7 +61,7 @@ pub enum AppError {
         source: crate::tls::TlsError,
     },
     /// The queue could not be set up.
-    #[error("setting up the queue: {0}")]
+    #[error("setting up the queue")]
     Queue(#[from] queue::Error),
     /// A cluster's HTTP client could not be built.
     #[error(transparent)]
@@ -382,8 +382,15 @@ fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.ingest.max_body_bytes != new.ingest.max_body_bytes
         || old.ingest.max_concurrent_requests != new.ingest.max_concurrent_requests
         || old.ingest.enqueue_timeout != new.ingest.enqueue_timeout
+        || old.ingest.http != new.ingest.http
     {
         out.push("ingest limits");
+    }
+    if old.ingest.tls != new.ingest.tls {
+        out.push("ingest.tls");
+    }
+    if old.admin.tls != new.admin.tls {
+        out.push("admin.tls");
     }
     out
 }

@@ -1541,3 +1541,80 @@ fn a_scalar_where_a_table_belongs_is_a_type_problem() {
         "routes[0].databases: invalid type: string \"*\", expected a sequence",
     );
 }
+
+#[test]
+fn listener_tls_and_limits() {
+    let c = ok(
+        "[ingest]\nheader_read_timeout = \"5s\"\nmax_connections = 10\nmax_header_bytes = 9000\n\
+         [ingest.tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nclient_ca = \"ca.pem\"\n\
+         [admin.tls]\ncert = \"a.pem\"\nkey = \"b.pem\"\n",
+    );
+    assert_eq!(c.ingest.http.header_read_timeout, Duration::from_secs(5));
+    assert_eq!(c.ingest.http.max_connections.get(), 10);
+    assert_eq!(c.ingest.http.max_header_bytes.get(), 9000);
+    let tls = c.ingest.tls.unwrap();
+    assert_eq!(tls.cert, PathBuf::from("c.pem"));
+    assert_eq!(tls.client_ca, Some(PathBuf::from("ca.pem")));
+    assert_eq!(c.admin.tls.unwrap().key, PathBuf::from("b.pem"));
+    let d = ok("");
+    assert!(d.ingest.tls.is_none() && d.admin.tls.is_none());
+    assert_eq!(d.ingest.http.max_connections, d::MAX_CONNECTIONS);
+
+    one_problem(
+        "[ingest.tls]\ncert = \"c.pem\"\n",
+        1,
+        "missing required key `key`",
+    );
+    one_problem(
+        "[admin.tls]\nkey = \"k.pem\"\n",
+        1,
+        "missing required key `cert`",
+    );
+    one_problem(
+        "[ingest]\nmax_header_bytes = 100\n",
+        2,
+        "must be at least 8192",
+    );
+    one_problem(
+        "[ingest]\nmax_connections = 0\n",
+        2,
+        "must be greater than 0",
+    );
+    one_problem(
+        "[ingest.tls]\ncert = \"c\"\nkey = \"k\"\nverify = false\n",
+        4,
+        "unknown key `verify`",
+    );
+}
+
+#[test]
+fn cluster_tls() {
+    let c = ok(&with_clusters(
+        "[[clusters]]\nname = \"s\"\napi = \"v1\"\nendpoints = [\"https://influx:8086\"]\n\
+         tls_ca = \"ca.pem\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n",
+    ));
+    let s = c.clusters.iter().find(|c| c.name == "s").unwrap();
+    assert_eq!(s.tls.ca, Some(PathBuf::from("ca.pem")));
+    assert_eq!(
+        s.tls.client_cert,
+        Some((PathBuf::from("c.pem"), PathBuf::from("k.pem")))
+    );
+    let found = problems(&with_clusters(
+        "[[clusters]]\nname = \"p\"\napi = \"v1\"\nendpoints = [\"http://influx:8086\"]\n\
+         tls_ca = \"ca.pem\"\n\
+         [[clusters]]\nname = \"q\"\napi = \"v1\"\nendpoints = [\"https://influx:8086\"]\n\
+         tls_cert = \"c.pem\"\n",
+    ));
+    let text = format!("{found:?}");
+    assert!(text.contains("apply to https:// endpoints"), "{text}");
+    assert!(text.contains("missing required key `tls_key`"), "{text}");
+    // No option turns certificate verification off.
+    let p = problems(&with_clusters(
+        "[[clusters]]\nname = \"s\"\napi = \"v1\"\nendpoints = [\"https://influx:8086\"]\n\
+         insecure_skip_verify = true\n",
+    ));
+    assert!(
+        format!("{p:?}").contains("unknown key `insecure_skip_verify`"),
+        "{p:?}"
+    );
+}

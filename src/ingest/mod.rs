@@ -486,7 +486,7 @@ async fn health(State(ingest): State<Arc<Ingest>>) -> Response {
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "fail",
-            Cow::Owned(format!("queue unavailable: {e}")),
+            Cow::Owned(e.to_string()),
         ),
     };
     let body = serde_json::json!({

@@ -18,6 +18,11 @@ pub struct Fluxroute {
     pub ingest: SocketAddr,
     /// Admin address.
     pub admin: SocketAddr,
+    /// `https` when the listener has TLS.
+    ingest_scheme: &'static str,
+    admin_scheme: &'static str,
+    /// The client for readiness checks and `/metrics` (trusts the test CA under TLS).
+    client: reqwest::Client,
     shutdown: CancellationToken,
     task: Option<JoinHandle<Result<(), app::AppError>>>,
 }
@@ -31,7 +36,36 @@ impl Fluxroute {
 
     /// As [`Fluxroute::start`], with `${VAR}`s taken from `env`.
     pub async fn start_with_env(toml: &str, env: &HashMap<String, String>) -> Fluxroute {
-        Self::start_inner(toml, env, None).await
+        Self::start_inner(toml, env, None, super::http_client()).await
+    }
+
+    /// As [`Fluxroute::start`], checking readiness and reading metrics with `client` (for
+    /// listeners with TLS: a client trusting the test CA, with a client certificate if needed).
+    pub async fn start_with_client(toml: &str, client: reqwest::ClientBuilder) -> Fluxroute {
+        let client = client
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("test client");
+        Self::start_inner(toml, &HashMap::new(), None, client).await
+    }
+
+    /// Runs fluxroute with `toml` expecting start-up to fail; returns the error.
+    pub async fn start_err(toml: &str) -> app::AppError {
+        let cfg = config::parse(toml, "test.toml", &HashMap::new())
+            .unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+        let ingest = TcpListener::bind("127.0.0.1:0").await.expect("bind ingest");
+        let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
+        let run = app::run(
+            Arc::new(cfg),
+            Listeners { ingest, admin },
+            CancellationToken::new(),
+            None,
+        );
+        match tokio::time::timeout(Duration::from_secs(60), run).await {
+            Ok(Err(e)) => e,
+            Ok(Ok(())) => panic!("fluxroute started and stopped without an error"),
+            Err(_) => panic!("fluxroute did not fail within 60 s"),
+        }
     }
 
     /// Starts from a config file that `POST /admin/v1/reload` reads again.
@@ -44,13 +78,14 @@ impl Fluxroute {
             path: path.to_owned(),
             env: env.clone(),
         };
-        Self::start_inner(&toml, env, Some(source)).await
+        Self::start_inner(&toml, env, Some(source), super::http_client()).await
     }
 
     async fn start_inner(
         toml: &str,
         env: &HashMap<String, String>,
         reload: Option<app::ReloadSource>,
+        client: reqwest::Client,
     ) -> Fluxroute {
         // Logs appear with RUST_LOG=… and --nocapture.
         let _ = tracing_subscriber::fmt()
@@ -62,6 +97,11 @@ impl Fluxroute {
         let ingest = TcpListener::bind("127.0.0.1:0").await.expect("bind ingest");
         let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
         let (ingest_addr, admin_addr) = (ingest.local_addr().unwrap(), admin.local_addr().unwrap());
+        let scheme = |tls: bool| if tls { "https" } else { "http" };
+        let (ingest_scheme, admin_scheme) = (
+            scheme(cfg.ingest.tls.is_some()),
+            scheme(cfg.admin.tls.is_some()),
+        );
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app::run(
             Arc::new(cfg),
@@ -72,6 +112,9 @@ impl Fluxroute {
         let f = Fluxroute {
             ingest: ingest_addr,
             admin: admin_addr,
+            ingest_scheme,
+            admin_scheme,
+            client,
             shutdown,
             task: Some(task),
         };
@@ -80,7 +123,7 @@ impl Fluxroute {
     }
 
     async fn wait_ready(&self, timeout: Duration) {
-        let client = super::http_client();
+        let client = &self.client;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             if let Ok(r) = client.get(format!("{}/health", self.url())).send().await {
@@ -99,14 +142,15 @@ impl Fluxroute {
         }
     }
 
-    /// `http://<ingest>`.
+    /// `http://<ingest>` (`https://` with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.ingest)
+        format!("{}://{}", self.ingest_scheme, self.ingest)
     }
 
     /// The value of the first `/metrics` sample line starting with `prefix`.
     pub async fn metric(&self, prefix: &str) -> Option<f64> {
-        let text = super::http_client()
+        let text = self
+            .client
             .get(format!("{}/metrics", self.admin_url()))
             .send()
             .await
@@ -136,9 +180,9 @@ impl Fluxroute {
         }
     }
 
-    /// `http://<admin>`.
+    /// `http://<admin>` (`https://` with TLS).
     pub fn admin_url(&self) -> String {
-        format!("http://{}", self.admin)
+        format!("{}://{}", self.admin_scheme, self.admin)
     }
 
     /// Orderly shutdown; returns the run result.

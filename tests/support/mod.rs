@@ -5,6 +5,7 @@
 pub mod config;
 pub mod fluxroute;
 pub mod influxd;
+pub mod pki;
 pub mod points;
 pub mod process;
 pub mod tansu;
