@@ -222,14 +222,7 @@ async fn an_untrusted_cluster_certificate_is_never_written_to() {
             Duration::from_secs(15),
         )
         .await;
-        let status = support::http_client()
-            .get(format!("{}/admin/v1/status", fr.admin_url()))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let status = fr.admin_text("/admin/v1/status").await;
         assert!(
             status.contains("certificate") || status.contains("UnknownIssuer"),
             "{name}: the status does not say why: {status}"

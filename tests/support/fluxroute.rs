@@ -164,6 +164,18 @@ impl Fluxroute {
             .and_then(|v| v.parse().ok())
     }
 
+    /// The body of `GET <admin><path>` (panics on a transport error).
+    pub async fn admin_text(&self, path: &str) -> String {
+        self.client
+            .get(format!("{}{path}", self.admin_url()))
+            .send()
+            .await
+            .expect("admin request")
+            .text()
+            .await
+            .expect("admin answer")
+    }
+
     /// Waits until [`Fluxroute::metric`] of `prefix` is `want`.
     pub async fn wait_metric(&self, prefix: &str, want: f64, within: Duration) {
         let deadline = tokio::time::Instant::now() + within;
