@@ -23,6 +23,9 @@ pub use crate::metrics::ConnectionMetrics;
 /// Time a client has to complete the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The `reason` values of `fluxroute_http_connections_closed_total`.
+const CLOSE_REASONS: [&str; 3] = ["connection_limit", "header_timeout", "tls"];
+
 /// How one listener serves.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -55,6 +58,10 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let name = options.name;
     let open = options.metrics.open.with_label_values(&[name]);
+    // Every series exists from the start, so that rates and alerts see a 0 before the first event.
+    for reason in CLOSE_REASONS {
+        options.metrics.refused.with_label_values(&[name, reason]);
+    }
     let refused = |reason: &str| {
         options
             .metrics

@@ -36,17 +36,13 @@ impl Fluxroute {
 
     /// As [`Fluxroute::start`], with `${VAR}`s taken from `env`.
     pub async fn start_with_env(toml: &str, env: &HashMap<String, String>) -> Fluxroute {
-        Self::start_inner(toml, env, None, super::http_client()).await
+        Self::start_inner(toml, env, None, unpooled(reqwest::Client::builder())).await
     }
 
     /// As [`Fluxroute::start`], checking readiness and reading metrics with `client` (for
     /// listeners with TLS: a client trusting the test CA, with a client certificate if needed).
     pub async fn start_with_client(toml: &str, client: reqwest::ClientBuilder) -> Fluxroute {
-        let client = client
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("test client");
-        Self::start_inner(toml, &HashMap::new(), None, client).await
+        Self::start_inner(toml, &HashMap::new(), None, unpooled(client)).await
     }
 
     /// Runs fluxroute with `toml` expecting start-up to fail; returns the error.
@@ -78,7 +74,13 @@ impl Fluxroute {
             path: path.to_owned(),
             env: env.clone(),
         };
-        Self::start_inner(&toml, env, Some(source), super::http_client()).await
+        Self::start_inner(
+            &toml,
+            env,
+            Some(source),
+            unpooled(reqwest::Client::builder()),
+        )
+        .await
     }
 
     async fn start_inner(
@@ -206,6 +208,17 @@ impl Fluxroute {
             .expect("fluxroute stops within 60s")
             .expect("fluxroute task not panicked")
     }
+}
+
+/// The client for readiness checks and metrics: no kept-alive connections, so that the listeners'
+/// connection counts are exactly the tests' own.
+fn unpooled(builder: reqwest::ClientBuilder) -> reqwest::Client {
+    builder
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("test client")
 }
 
 impl Drop for Fluxroute {
