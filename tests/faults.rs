@@ -390,7 +390,11 @@ fn points_received(influxd: &Influxd) -> u64 {
 
 /// Time from `fault_end` until every cluster holds every line acknowledged by then, plus the
 /// first request of each load acknowledged after it.
-async fn recovery(loads: &[&Load], clusters: &[Cluster<'_>], fault_end: Instant) -> Duration {
+async fn recovery(
+    loads: &[&Load],
+    clusters: &[Cluster<'_>],
+    fault_end: Instant,
+) -> Result<Duration, String> {
     let mut target = BTreeSet::new();
     for l in loads {
         target.extend(l.acked_by(fault_end));
@@ -409,17 +413,19 @@ async fn recovery(loads: &[&Load], clusters: &[Cluster<'_>], fault_end: Instant)
         if probes.iter().all(Option::is_some)
             && clusters.iter().all(|(_, c)| target.is_subset(&stored(c)))
         {
-            return fault_end.elapsed();
+            return Ok(fault_end.elapsed());
         }
         if Instant::now() >= deadline {
             let missing: Vec<String> = clusters
                 .iter()
                 .map(|(n, c)| format!("{n}: {}", target.difference(&stored(c)).count()))
                 .collect();
-            panic!(
-                "not recovered {DELIVERY_DEADLINE:?} after the fault: probes {:?}, missing {missing:?}",
-                probes.iter().map(Option::is_some).collect::<Vec<_>>()
-            );
+            return Err(format!(
+                "not recovered {DELIVERY_DEADLINE:?} after the fault: acknowledged after it per \
+                 load {:?}, answers {:?}, lines missing per cluster {missing:?}",
+                probes.iter().map(Option::is_some).collect::<Vec<_>>(),
+                loads.iter().map(|l| l.statuses()).collect::<Vec<_>>()
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -578,13 +584,13 @@ fn summarize(
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "{:<28} {:>7} {:<22} {:<18} {:>5} {:<16} {:>9} {:>7}",
+        "{:<32} {:>7} {:<22} {:<18} {:>5} {:<16} {:>9} {:>7}",
         "scenario", "acked", "failed requests", "delivered", "extra", "dups", "recovery", "took"
     );
     for r in rows.iter() {
         let _ = writeln!(
             t,
-            "{:<28} {:>7} {:<22} {:<18} {:>5} {:<16} {:>7}ms {:>6.1}s",
+            "{:<32} {:>7} {:<22} {:<18} {:>5} {:<16} {:>7}ms {:>6.1}s",
             r.scenario,
             r.acked,
             r.failed,
@@ -870,7 +876,9 @@ async fn cluster_fault(scenario: &'static str, mode: Mode, timeout: &str) {
     proxy.set_mode(Mode::Pass);
     let fault_end = Instant::now();
 
-    let recovered = recovery(&[&load], &[("a", &a), ("b", &b)], fault_end).await;
+    let recovered = recovery(&[&load], &[("a", &a), ("b", &b)], fault_end)
+        .await
+        .unwrap();
     let at = load.acked_lines();
     load.wait_acked(at + AFTER_FAULT, Duration::from_secs(30))
         .await;
@@ -941,4 +949,234 @@ async fn c_cut_responses_are_retried_not_lost() {
         "1s",
     )
     .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// d–e: the broker
+// ---------------------------------------------------------------------------------------------
+
+/// Every failed request of `result` was answered 503 within `enqueue_timeout` plus slack.
+fn assert_only_503(scenario: &str, result: &LoadResult, enqueue_timeout: Duration) {
+    let failed = result.failed();
+    assert!(
+        !failed.is_empty(),
+        "{scenario}: the fault never reached ingest"
+    );
+    for s in failed {
+        assert_eq!(s.outcome, Ok(503), "{scenario}: {s:?}");
+        let took = s.answered - s.sent;
+        assert!(
+            took <= enqueue_timeout + Duration::from_millis(1500),
+            "{scenario}: 503 after {took:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn d_broker_restart_on_sqlite_loses_nothing() {
+    let scenario = "d. broker kill -9 + restart";
+    let started = Instant::now();
+    let mut broker = Tansu::start(Storage::Sqlite);
+    let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
+    let clusters = [("a", &a), ("b", &b)];
+    let cfg = kafka_config(
+        &broker.bootstrap(),
+        &two_clusters(&a.url(), &b.url(), "2s"),
+        "1s",
+    );
+    let fr = Fluxroute::start(&cfg).await;
+    create_database(&fr.url()).await;
+    let load = Load::start(LoadSpec::new(&fr.url()), base_ns());
+    load.wait_acked(BEFORE_FAULT, Duration::from_secs(30)).await;
+
+    broker.kill();
+    load.wait_failed(3, Duration::from_secs(30)).await;
+    broker.restart();
+    let fault_end = Instant::now();
+
+    let recovered = recovery(&[&load], &clusters, fault_end)
+        .await
+        .unwrap_or_else(|e| panic!("{scenario}: {e}\nbroker log:\n{}", broker.log()));
+    let at = load.acked_lines();
+    load.wait_acked(at + AFTER_FAULT, Duration::from_secs(30))
+        .await;
+    let result = load.stop().await;
+    assert_only_503(scenario, &result, Duration::from_secs(1));
+    let v = verify(scenario, &result, &clusters).await;
+    summarize(scenario, &result, &clusters, &v, recovered, started);
+    fr.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn e_unreachable_broker_gives_503_then_recovers() {
+    let scenario = "e. broker unreachable";
+    let started = Instant::now();
+    // Clients reach the broker only through the proxy: it is the address the broker advertises.
+    let proxy = FaultProxy::bind().await;
+    let broker = Tansu::start_with(
+        Storage::Memory,
+        Options {
+            advertised: Some(proxy.addr().to_string()),
+            ..Options::default()
+        },
+    );
+    proxy.set_upstream(broker.addr());
+    let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
+    let clusters = [("a", &a), ("b", &b)];
+    let cfg = kafka_config(
+        &proxy.addr().to_string(),
+        &two_clusters(&a.url(), &b.url(), "2s"),
+        "1s",
+    );
+    let fr = Fluxroute::start(&cfg).await;
+    create_database(&fr.url()).await;
+    let load = Load::start(LoadSpec::new(&fr.url()), base_ns());
+    load.wait_acked(BEFORE_FAULT, Duration::from_secs(30)).await;
+
+    proxy.set_mode(Mode::Refuse);
+    load.wait_failed(5, Duration::from_secs(30)).await;
+    let health = support::http_client()
+        .get(format!("{}/health", fr.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        health.status(),
+        503,
+        "{scenario}: /health while unreachable"
+    );
+    proxy.set_mode(Mode::Pass);
+    let fault_end = Instant::now();
+
+    let recovered = recovery(&[&load], &clusters, fault_end)
+        .await
+        .unwrap_or_else(|e| panic!("{scenario}: {e}\nbroker log:\n{}", broker.log()));
+    let at = load.acked_lines();
+    load.wait_acked(at + AFTER_FAULT, Duration::from_secs(30))
+        .await;
+    let result = load.stop().await;
+    assert_only_503(scenario, &result, Duration::from_secs(1));
+    let s = proxy.stats();
+    assert!(s.refused > 0 && s.dropped > 0, "{s:?}");
+    println!("{scenario}: proxy {s:?}");
+    let v = verify(scenario, &result, &clusters).await;
+    summarize(scenario, &result, &clusters, &v, recovered, started);
+    fr.stop().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// f–g: fluxroute itself
+// ---------------------------------------------------------------------------------------------
+
+/// Every failed request of `result` got no answer (the process was gone).
+fn assert_only_transport_errors(scenario: &str, result: &LoadResult) {
+    let failed = result.failed();
+    assert!(
+        !failed.is_empty(),
+        "{scenario}: the kill never reached ingest"
+    );
+    for s in failed {
+        assert!(s.outcome.is_err(), "{scenario}: {s:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn f_fluxroute_kill_9_and_restart_on_kafka() {
+    let scenario = "f. fluxroute kill -9 + restart";
+    let started = Instant::now();
+    let broker = Tansu::start(Storage::Memory);
+    let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
+    let clusters = [("a", &a), ("b", &b)];
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = kafka_sections(&broker.bootstrap(), &two_clusters(&a.url(), &b.url(), "2s"));
+    let (ingest, admin) = (free_port(), free_port());
+    let mut fr = FluxrouteProcess::start_on(dir.path(), "fr", &cfg, ingest, admin).await;
+    create_database(&fr.url()).await;
+    let load = Load::start(LoadSpec::new(&fr.url()), base_ns());
+    load.wait_acked(BEFORE_FAULT, Duration::from_secs(30)).await;
+
+    fr.kill9();
+    load.wait_failed(3, Duration::from_secs(30)).await;
+    let fr = FluxrouteProcess::start_on(dir.path(), "fr", &cfg, ingest, admin).await;
+    let fault_end = Instant::now();
+
+    let recovered = recovery(&[&load], &clusters, fault_end)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{scenario}: {e}\nfluxroute log:\n{}\nbroker log:\n{}",
+                fr.log(),
+                broker.log()
+            )
+        });
+    let at = load.acked_lines();
+    load.wait_acked(at + AFTER_FAULT, Duration::from_secs(30))
+        .await;
+    let result = load.stop().await;
+    assert_only_transport_errors(scenario, &result);
+    let v = verify(scenario, &result, &clusters).await;
+    summarize(scenario, &result, &clusters, &v, recovered, started);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn g_one_of_two_instances_killed_and_restarted() {
+    let scenario = "g. 1 of 2 instances kill -9";
+    let started = Instant::now();
+    let broker = Tansu::start(Storage::Memory);
+    let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
+    let clusters = [("a", &a), ("b", &b)];
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = kafka_sections(&broker.bootstrap(), &two_clusters(&a.url(), &b.url(), "2s"));
+    let (ingest, admin) = (free_port(), free_port());
+    let mut one = FluxrouteProcess::start_on(dir.path(), "one", &cfg, ingest, admin).await;
+    let two = FluxrouteProcess::start(dir.path(), "two", &cfg).await;
+    create_database(&one.url()).await;
+    let base = base_ns();
+    let half = |url: &str, first_line: u64| LoadSpec {
+        interval: Duration::from_millis(400),
+        first_line,
+        ..LoadSpec::new(url)
+    };
+    let load_one = Load::start(half(&one.url(), 0), base);
+    let load_two = Load::start(half(&two.url(), 100_000_000), base);
+    load_one
+        .wait_acked(BEFORE_FAULT / 2, Duration::from_secs(30))
+        .await;
+    load_two
+        .wait_acked(BEFORE_FAULT / 2, Duration::from_secs(30))
+        .await;
+
+    one.kill9();
+    load_one.wait_failed(3, Duration::from_secs(30)).await;
+    // The survivor keeps acknowledging meanwhile.
+    let at = load_two.acked_lines();
+    load_two
+        .wait_acked(at + DURING_FAULT / 2, Duration::from_secs(30))
+        .await;
+    let one = FluxrouteProcess::start_on(dir.path(), "one", &cfg, ingest, admin).await;
+    let fault_end = Instant::now();
+
+    let recovered = recovery(&[&load_one, &load_two], &clusters, fault_end)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{scenario}: {e}\ninstance one log:\n{}\ninstance two log:\n{}",
+                one.log(),
+                two.log()
+            )
+        });
+    let at = load_one.acked_lines();
+    load_one
+        .wait_acked(at + AFTER_FAULT / 2, Duration::from_secs(30))
+        .await;
+    let (r_one, r_two) = (load_one.stop().await, load_two.stop().await);
+    assert!(
+        r_two.failed().is_empty(),
+        "{scenario}: the survivor answered every request: {:?}",
+        r_two.statuses()
+    );
+    assert_only_transport_errors(scenario, &r_one);
+    let result = r_one.merge(r_two);
+    let v = verify(scenario, &result, &clusters).await;
+    summarize(scenario, &result, &clusters, &v, recovered, started);
 }

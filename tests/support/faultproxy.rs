@@ -362,50 +362,59 @@ where
             continue;
         }
         let chunk = &buf[..n];
-        let written = match current {
+        let (out, cut) = match current {
             Mode::Refuse => return End::Refused,
             Mode::Blackhole => unreachable!("handled above"),
-            Mode::Pass => to.write_all(chunk).await,
+            Mode::Pass | Mode::Bandwidth(_) => (chunk, false),
             Mode::Latency(d) => {
                 tokio::time::sleep(d).await;
-                to.write_all(chunk).await
+                (chunk, false)
             }
-            Mode::Bandwidth(bps) => paced(to, chunk, bps).await,
+            Mode::CutResponse { .. } if dir == Direction::Up => {
+                conn.answered.store(0, Ordering::Relaxed);
+                (chunk, false)
+            }
             Mode::CutResponse { after_bytes } => {
-                if dir == Direction::Up {
-                    conn.answered.store(0, Ordering::Relaxed);
-                    to.write_all(chunk).await
-                } else {
-                    let sent = conn.answered.load(Ordering::Relaxed);
-                    let allowed = after_bytes.saturating_sub(sent).min(n as u64) as usize;
-                    if allowed < n {
-                        if to.write_all(&chunk[..allowed]).await.is_ok() {
-                            forwarded.fetch_add(allowed as u64, Ordering::Relaxed);
-                            let _ = to.flush().await;
-                        }
-                        c.bytes_discarded
-                            .fetch_add((n - allowed) as u64, Ordering::Relaxed);
-                        return End::Cut;
-                    }
-                    conn.answered.fetch_add(n as u64, Ordering::Relaxed);
-                    to.write_all(chunk).await
-                }
+                let sent = conn.answered.load(Ordering::Relaxed);
+                let allowed = after_bytes.saturating_sub(sent).min(n as u64) as usize;
+                conn.answered.fetch_add(allowed as u64, Ordering::Relaxed);
+                (&chunk[..allowed], allowed < n)
             }
         };
+        // Bytes are counted before they are written: a peer never sees bytes the counters miss.
+        let written = match current {
+            Mode::Bandwidth(bps) => paced(to, out, bps, forwarded).await,
+            _ => {
+                forwarded.fetch_add(out.len() as u64, Ordering::Relaxed);
+                to.write_all(out).await
+            }
+        };
+        if cut {
+            c.bytes_discarded
+                .fetch_add((n - out.len()) as u64, Ordering::Relaxed);
+            let _ = to.flush().await;
+            return End::Cut;
+        }
         if written.is_err() {
             return End::Eof;
         }
-        forwarded.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 
-/// Writes `chunk` at `bps` bytes per second (slices of about 1/20 s).
-async fn paced<W: AsyncWrite + Unpin>(to: &mut W, chunk: &[u8], bps: u64) -> std::io::Result<()> {
+/// Writes `chunk` at `bps` bytes per second, in slices of about 1/20 s, each sent after its
+/// share of time and counted in `forwarded`.
+async fn paced<W: AsyncWrite + Unpin>(
+    to: &mut W,
+    chunk: &[u8],
+    bps: u64,
+    forwarded: &AtomicU64,
+) -> std::io::Result<()> {
     let bps = bps.max(1);
     let slice = (bps / 20).max(1) as usize;
     for part in chunk.chunks(slice) {
-        to.write_all(part).await?;
         tokio::time::sleep(Duration::from_secs_f64(part.len() as f64 / bps as f64)).await;
+        forwarded.fetch_add(part.len() as u64, Ordering::Relaxed);
+        to.write_all(part).await?;
     }
     Ok(())
 }
