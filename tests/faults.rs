@@ -1180,3 +1180,138 @@ async fn g_one_of_two_instances_killed_and_restarted() {
     let v = verify(scenario, &result, &clusters).await;
     summarize(scenario, &result, &clusters, &v, recovered, started);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Shutdown while the broker does not answer
+// ---------------------------------------------------------------------------------------------
+
+/// SIGTERM while the broker hangs (SIGSTOP) and a drain has progress to commit: fluxroute exits
+/// within its shutdown bound instead of waiting for the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_exits_while_the_broker_hangs() {
+    let broker = Tansu::start(Storage::Memory);
+    let a = Influxd::start().unwrap();
+    // The cluster answers slowly, so its write completes after the broker is frozen and the
+    // drain then has an offset to commit.
+    let proxy = FaultProxy::start(a.http_addr()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clusters = cluster_with_timeout("a", &proxy.url(), "10s", "")
+        + &cluster_with_timeout("b", &a.url(), "10s", "");
+    let cfg = kafka_sections(&broker.bootstrap(), &clusters);
+    let mut fr = FluxrouteProcess::start(dir.path(), "fr", &cfg).await;
+    create_database(&fr.url()).await;
+    let base = base_ns();
+    let load = Load::start(
+        LoadSpec {
+            max_requests: 4,
+            ..LoadSpec::new(&fr.url())
+        },
+        base,
+    );
+    load.wait_acked(400, Duration::from_secs(30)).await;
+    let result = load.stop().await;
+    let acked = result.acked();
+    // Both clusters got the first lines: the drains are running.
+    for c in [&a] {
+        wait_until(
+            "first lines delivered",
+            Duration::from_secs(60),
+            async || acked.is_subset(&stored(c)),
+        )
+        .await;
+    }
+    proxy.set_mode(Mode::Latency(Duration::from_millis(1500)));
+    let more = Load::start(
+        LoadSpec {
+            max_requests: 2,
+            first_line: 1_000_000,
+            ..LoadSpec::new(&fr.url())
+        },
+        base,
+    );
+    more.wait_acked(200, Duration::from_secs(30)).await;
+    let sent_before = proxy.stats().bytes_to_upstream;
+    // Wait until the slow write to a is under way, then freeze the broker.
+    wait_until(
+        "a write to a in flight",
+        Duration::from_secs(30),
+        async || proxy.stats().bytes_to_upstream > sent_before,
+    )
+    .await;
+    broker.freeze();
+    let more = more.stop().await;
+    let want = more.acked();
+    wait_until("the slow write done", Duration::from_secs(30), async || {
+        want.is_subset(&stored(&a))
+    })
+    .await;
+    let t = Instant::now();
+    fr.terminate();
+    let status = fr.wait_exit(Duration::from_secs(30)).await;
+    let took = t.elapsed();
+    broker.thaw();
+    assert!(
+        status.is_some(),
+        "fluxroute still running {took:?} after SIGTERM; log:\n{}",
+        fr.log()
+    );
+    println!("exited after {took:?} with {status:?}");
+    assert!(took < Duration::from_secs(14), "shutdown took {took:?}");
+}
+
+/// SIGTERM while a drain's offset commit waits for a group coordinator that never answers it:
+/// fluxroute still exits, within its shutdown bound (grace 5 s, plus the 5 s drains get on top
+/// of it, plus 1 s for blocking calls), instead of hanging after "fluxroute stopped".
+///
+/// The broken coordinator is tansu 0.6.0 on sqlite after an idempotent producer's epoch bump
+/// (records time out while the broker is down; when it is back, its storage task panics and
+/// requests fail from then on), with a drain that commits while the broker is down (writes to
+/// a slowed cluster in flight when it dies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_exits_even_if_an_offset_commit_hangs() {
+    let mut broker = Tansu::start(Storage::Sqlite);
+    let a = Influxd::start().unwrap();
+    // A slow cluster: writes in flight when the broker dies finish after it, and the drain then
+    // commits while the broker is down.
+    let proxy = FaultProxy::start(a.http_addr()).await;
+    proxy.set_mode(Mode::Latency(Duration::from_millis(100)));
+    let dir = tempfile::tempdir().unwrap();
+    let clusters = cluster_with_timeout("a", &proxy.url(), "2s", "")
+        + &cluster_with_timeout("b", &a.url(), "2s", "");
+    let cfg = kafka_sections(&broker.bootstrap(), &clusters).replace(
+        "linger = \"1ms\"",
+        "linger = \"1ms\"\nproduce_timeout = \"2s\"",
+    );
+    let mut fr = FluxrouteProcess::start(dir.path(), "fr", &cfg).await;
+    create_database(&fr.url()).await;
+    let load = Load::start(LoadSpec::new(&fr.url()), base_ns());
+    load.wait_acked(BEFORE_FAULT, Duration::from_secs(30)).await;
+    broker.kill();
+    // Records time out in the producer (2 s), so it bumps its epoch when the broker is back.
+    load.wait_failed(4, Duration::from_secs(30)).await;
+    broker.restart();
+    wait_until("the broker broken", Duration::from_secs(30), async || {
+        broker.log().contains("panicked")
+    })
+    .await;
+    let result = load.stop().await;
+    println!("answers {:?}", result.statuses());
+    let t = Instant::now();
+    fr.terminate();
+    let status = fr.wait_exit(Duration::from_secs(30)).await;
+    let took = t.elapsed();
+    assert!(
+        status.is_some(),
+        "fluxroute still running {took:?} after SIGTERM; log:\n{}",
+        fr.log()
+    );
+    println!("exited after {took:?} with {status:?}");
+    assert!(took < Duration::from_secs(14), "shutdown took {took:?}");
+    // The case was exercised: a drain was still stuck when the grace period ended.
+    assert!(
+        fr.log()
+            .contains("drains still running after the grace period"),
+        "no drain was stuck; log:\n{}",
+        fr.log()
+    );
+}
