@@ -10,6 +10,9 @@
 //! - f. fluxroute itself killed (kill -9) and restarted, on Kafka;
 //! - g. one of two fluxroute instances sharing the consumer groups killed, then restarted.
 //!
+//! Also here: the fault proxy's own test (`support::faultproxy`, every mode against a real
+//! `influxd`), and SIGTERM while the broker hangs or refuses commits (the process still exits).
+//!
 //! The load is a bounded writer ([`Load`]) that records every request: which lines it carried
 //! and how it was answered (status, or the transport error). Every line is a distinct point
 //! (`fault,host=h<n % 16> v=<n>i <base + n>`). At the end, every acknowledged (2xx) line must be
@@ -25,9 +28,12 @@
 //! - `dups`: duplicates absorbed, per cluster: points the cluster's `influxd` accepted over HTTP
 //!   (`SHOW STATS`, httpd `pointsWrittenOK`) minus the distinct points it holds, i.e. replayed
 //!   lines that overwrote identical points;
+//! - `ingest back`: from the end of the fault until the first request sent after it (of each
+//!   writer) was acknowledged;
 //! - `recovery`: from the end of the fault until every cluster holds every line acknowledged
 //!   before the fault ended plus the lines of the first request (of each writer) acknowledged
 //!   after it: the backlog is delivered and new writes flow end to end again.
+//! - `took`: the scenario's whole run, start-up included.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -225,13 +231,13 @@ impl Load {
         )
     }
 
-    /// The lines of the first request sent after `t` that was acknowledged.
-    fn first_acked_after(&self, t: Instant) -> Option<BTreeSet<String>> {
+    /// The lines of the first request sent after `t` that was acknowledged, and when it was.
+    fn first_acked_after(&self, t: Instant) -> Option<(BTreeSet<String>, Instant)> {
         let log = self.state.log.lock().unwrap();
         log.iter()
             .filter(|s| s.is_acked() && s.sent >= t)
             .min_by_key(|s| s.sent)
-            .map(|s| keys(self.base, std::iter::once(s)))
+            .map(|s| (keys(self.base, std::iter::once(s)), s.answered))
     }
 
     /// Stops starting requests, waits for those in flight, and returns the record.
@@ -388,32 +394,45 @@ fn points_received(influxd: &Influxd) -> u64 {
     series["values"][0][i].as_u64().unwrap()
 }
 
-/// Time from `fault_end` until every cluster holds every line acknowledged by then, plus the
-/// first request of each load acknowledged after it.
+/// How long a scenario took to recover after its fault ended.
+#[derive(Debug, Clone, Copy)]
+struct Recovery {
+    /// Until the first request (of the slowest load) sent after the fault was acknowledged.
+    ingest: Duration,
+    /// Until every cluster held every line acknowledged before the fault ended plus those of
+    /// that first request of each load.
+    delivered: Duration,
+}
+
+/// Measures [`Recovery`] from `fault_end`, polling the clusters.
 async fn recovery(
     loads: &[&Load],
     clusters: &[Cluster<'_>],
     fault_end: Instant,
-) -> Result<Duration, String> {
+) -> Result<Recovery, String> {
     let mut target = BTreeSet::new();
     for l in loads {
         target.extend(l.acked_by(fault_end));
     }
     let deadline = Instant::now() + DELIVERY_DEADLINE;
-    let mut probes: Vec<Option<BTreeSet<String>>> = vec![None; loads.len()];
+    let mut probes: Vec<Option<Instant>> = vec![None; loads.len()];
     loop {
         for (probe, l) in probes.iter_mut().zip(loads) {
             if probe.is_none() {
-                if let Some(p) = l.first_acked_after(fault_end) {
-                    target.extend(p.iter().cloned());
-                    *probe = Some(p);
+                if let Some((lines, answered)) = l.first_acked_after(fault_end) {
+                    target.extend(lines);
+                    *probe = Some(answered);
                 }
             }
         }
         if probes.iter().all(Option::is_some)
             && clusters.iter().all(|(_, c)| target.is_subset(&stored(c)))
         {
-            return Ok(fault_end.elapsed());
+            let ingest = probes.iter().flatten().max().copied().unwrap_or(fault_end);
+            return Ok(Recovery {
+                ingest: ingest.saturating_duration_since(fault_end),
+                delivered: fault_end.elapsed(),
+            });
         }
         if Instant::now() >= deadline {
             let missing: Vec<String> = clusters
@@ -527,7 +546,7 @@ struct Row {
     delivered: String,
     extra: usize,
     dups: String,
-    recovery: Duration,
+    recovery: Recovery,
     took: Duration,
 }
 
@@ -538,7 +557,7 @@ fn summarize(
     result: &LoadResult,
     clusters: &[Cluster<'_>],
     v: &Verified,
-    recovery: Duration,
+    recovery: Recovery,
     started: Instant,
 ) {
     let failed: Vec<String> = result
@@ -571,33 +590,43 @@ fn summarize(
     };
     println!(
         "SUMMARY {scenario}: acked {} lines, failed requests {}, delivered {}, extra {}, \
-         duplicates absorbed {}, recovery {} ms, missing 0",
+         duplicates absorbed {}, ingest back after {} ms, recovery {} ms, missing 0",
         row.acked,
         row.failed,
         row.delivered,
         row.extra,
         row.dups,
-        row.recovery.as_millis()
+        row.recovery.ingest.as_millis(),
+        row.recovery.delivered.as_millis()
     );
     let mut rows = ROWS.lock().unwrap();
     rows.push(row);
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "{:<32} {:>7} {:<22} {:<18} {:>5} {:<16} {:>9} {:>7}",
-        "scenario", "acked", "failed requests", "delivered", "extra", "dups", "recovery", "took"
+        "{:<32} {:>7} {:<16} {:<18} {:>5} {:<16} {:>11} {:>9} {:>7}",
+        "scenario",
+        "acked",
+        "failed requests",
+        "delivered",
+        "extra",
+        "dups",
+        "ingest back",
+        "recovery",
+        "took"
     );
     for r in rows.iter() {
         let _ = writeln!(
             t,
-            "{:<32} {:>7} {:<22} {:<18} {:>5} {:<16} {:>7}ms {:>6.1}s",
+            "{:<32} {:>7} {:<16} {:<18} {:>5} {:<16} {:>9}ms {:>7}ms {:>6.1}s",
             r.scenario,
             r.acked,
             r.failed,
             r.delivered,
             r.extra,
             r.dups,
-            r.recovery.as_millis(),
+            r.recovery.ingest.as_millis(),
+            r.recovery.delivered.as_millis(),
             r.took.as_secs_f64()
         );
     }
@@ -1266,13 +1295,22 @@ async fn sigterm_exits_while_the_broker_hangs() {
 /// The broken coordinator is tansu 0.6.0 on sqlite after an idempotent producer's epoch bump
 /// (records time out while the broker is down; when it is back, its storage task panics and
 /// requests fail from then on), with a drain that commits while the broker is down (writes to
-/// a slowed cluster in flight when it dies).
+/// a slowed cluster in flight when it dies). Whether a commit is then stuck depends on timing
+/// (it was in 5 of 6 runs): up to 3 attempts, each must exit in time, one must have been stuck.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_exits_even_if_an_offset_commit_hangs() {
+    for attempt in 1..=3 {
+        if sigterm_with_a_broken_broker(attempt).await {
+            return;
+        }
+    }
+    panic!("no attempt had a drain stuck in a commit: the case was not exercised");
+}
+
+/// One attempt of [`sigterm_exits_even_if_an_offset_commit_hangs`]: whether a drain was stuck.
+async fn sigterm_with_a_broken_broker(attempt: u32) -> bool {
     let mut broker = Tansu::start(Storage::Sqlite);
     let a = Influxd::start().unwrap();
-    // A slow cluster: writes in flight when the broker dies finish after it, and the drain then
-    // commits while the broker is down.
     let proxy = FaultProxy::start(a.http_addr()).await;
     proxy.set_mode(Mode::Latency(Duration::from_millis(100)));
     let dir = tempfile::tempdir().unwrap();
@@ -1295,7 +1333,6 @@ async fn sigterm_exits_even_if_an_offset_commit_hangs() {
     })
     .await;
     let result = load.stop().await;
-    println!("answers {:?}", result.statuses());
     let t = Instant::now();
     fr.terminate();
     let status = fr.wait_exit(Duration::from_secs(30)).await;
@@ -1305,13 +1342,14 @@ async fn sigterm_exits_even_if_an_offset_commit_hangs() {
         "fluxroute still running {took:?} after SIGTERM; log:\n{}",
         fr.log()
     );
-    println!("exited after {took:?} with {status:?}");
     assert!(took < Duration::from_secs(14), "shutdown took {took:?}");
-    // The case was exercised: a drain was still stuck when the grace period ended.
-    assert!(
-        fr.log()
-            .contains("drains still running after the grace period"),
-        "no drain was stuck; log:\n{}",
-        fr.log()
+    let stuck = fr
+        .log()
+        .contains("drains still running after the grace period");
+    println!(
+        "attempt {attempt}: answers {:?}, exited after {took:?} with {status:?}, a drain stuck \
+         in a commit: {stuck}",
+        result.statuses()
     );
+    stuck
 }
