@@ -17,6 +17,10 @@ use crate::config::{self, Config, LogFormat};
 /// Exit code for an invalid configuration.
 pub const EXIT_CONFIG: u8 = 2;
 
+/// How long `serve` waits, after its orderly shutdown, for blocking calls still running (a
+/// broker that does not answer) before the process exits anyway.
+const BLOCKING_CALLS_AT_EXIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// fluxroute: a fault-tolerant InfluxDB write router.
 #[derive(Debug, Parser)]
 #[command(name = "fluxroute", version, about)]
@@ -202,13 +206,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()
                 .context("starting the tokio runtime")?;
-            rt.block_on(serve(
+            let served = rt.block_on(serve(
                 cfg,
                 app::ReloadSource {
                     path: config.clone(),
                     env: env_map(),
                 },
-            ))?;
+            ));
+            // Dropping the runtime would wait for every blocking task without limit, and a
+            // broker call can block for good (a consumer's synchronous offset commit waits for
+            // a group coordinator that never answers): the orderly shutdown is over, so give
+            // such calls a moment and exit.
+            rt.shutdown_timeout(BLOCKING_CALLS_AT_EXIT);
+            served?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ctl(args) => {

@@ -4,13 +4,19 @@
 /// A `[[clusters]]` entry for a v1 cluster at `url`, probed every 300 ms and declared down after
 /// two failures (so outages show within a second), plus `extra` lines.
 pub fn cluster(name: &str, url: &str, extra: &str) -> String {
+    cluster_with_timeout(name, url, "2s", extra)
+}
+
+/// As [`cluster`], with the write `timeout` given (`"500ms"`, `"1s"`...): for tests of slow
+/// clusters.
+pub fn cluster_with_timeout(name: &str, url: &str, timeout: &str, extra: &str) -> String {
     format!(
         r#"
 [[clusters]]
 name = "{name}"
 api = "v1"
 endpoints = ["{url}"]
-timeout = "2s"
+timeout = "{timeout}"
 batch_linger = "20ms"
 health_interval = "300ms"
 health_timeout = "250ms"

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod config;
+pub mod faultproxy;
 pub mod fluxroute;
 pub mod influxd;
 pub mod pki;
