@@ -1371,9 +1371,11 @@ async fn sigterm_with_a_broken_broker(attempt: u32) -> bool {
         fr.log()
     );
     assert!(took < Duration::from_secs(14), "shutdown took {took:?}");
-    let stuck = fr
-        .log()
-        .contains("drains still running after the grace period");
+    // A commit that never returns is given up after its timeout (the drain goes on), or it
+    // outlived the drains' shutdown bound.
+    let log = fr.log();
+    let stuck = log.contains("drains still running after the grace period")
+        || (log.contains("committing offsets") && log.contains("no answer within"));
     println!(
         "attempt {attempt}: answers {:?}, exited after {took:?} with {status:?}, a drain stuck \
          in a commit: {stuck}",

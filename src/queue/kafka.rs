@@ -318,6 +318,46 @@ impl KafkaProducer {
     }
 }
 
+/// The longest a drain waits for an offset commit; later commits carry the same positions.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Clears a flag when dropped.
+struct ClearOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Runs a blocking librdkafka call that has no timeout of its own (an offset commit waits for
+/// the group coordinator, however long it takes) on a detached thread, waiting at most
+/// `timeout` for it. Unlike `spawn_blocking`, a call that never returns holds neither a drain
+/// nor the runtime's shutdown; callers keep at most one such call outstanding.
+async fn detached<T: Send + 'static>(
+    context: String,
+    timeout: Duration,
+    call: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("fluxroute-kafka-call".into())
+        .spawn(move || {
+            let _ = tx.send(call());
+        })
+        .map_err(|e| Error::Setup(format!("{context}: starting a thread: {e}")))?;
+    match tokio::time::timeout(timeout, rx).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(Error::Setup(format!(
+            "{context}: the call ended without an answer"
+        ))),
+        Err(_) => Err(Error::Unavailable {
+            context,
+            source: format!("no answer within {timeout:?}").into(),
+        }),
+    }
+}
+
 /// How long one metadata request of [`await_brokers`] may take.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -807,19 +847,22 @@ impl DeadLetterSink for KafkaDeadLetters {
     async fn purge(&self, before: u64) -> Result<(), Error> {
         let consumer = self.client()?;
         let topic = self.topic.clone();
-        tokio::task::spawn_blocking(move || {
-            let unavailable = |e| Error::unavailable("purging dead letters", e);
-            let (_, high) = consumer
-                .fetch_watermarks(&topic, 0, Duration::from_secs(10))
-                .map_err(unavailable)?;
-            let to = i64::try_from(before).unwrap_or(i64::MAX).min(high);
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(&topic, 0, Offset::Offset(to))
-                .map_err(unavailable)?;
-            consumer.commit(&tpl, CommitMode::Sync).map_err(unavailable)
-        })
+        detached(
+            "purging dead letters".into(),
+            COMMIT_TIMEOUT + Duration::from_secs(10),
+            move || {
+                let unavailable = |e| Error::unavailable("purging dead letters", e);
+                let (_, high) = consumer
+                    .fetch_watermarks(&topic, 0, Duration::from_secs(10))
+                    .map_err(unavailable)?;
+                let to = i64::try_from(before).unwrap_or(i64::MAX).min(high);
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition_offset(&topic, 0, Offset::Offset(to))
+                    .map_err(unavailable)?;
+                consumer.commit(&tpl, CommitMode::Sync).map_err(unavailable)
+            },
+        )
         .await
-        .map_err(|e| Error::Setup(format!("dead-letter task failed: {e}")))?
     }
 }
 
@@ -881,14 +924,13 @@ impl Queue for KafkaQueue {
             )
             .map_err(|e| Error::unavailable("building the seed list", e))?;
         }
-        let group = group.to_owned();
-        tokio::task::spawn_blocking(move || {
+        let context = format!("seeding group {group}");
+        detached(context.clone(), COMMIT_TIMEOUT, move || {
             consumer
                 .commit(&tpl, CommitMode::Sync)
-                .map_err(|e| Error::unavailable(format!("seeding group {group}"), e))
+                .map_err(|e| Error::unavailable(context, e))
         })
         .await
-        .map_err(|e| Error::Setup(format!("seed task failed: {e}")))?
     }
 }
 
@@ -933,6 +975,10 @@ impl ConsumerContext for RebalanceLog {
 pub struct KafkaConsumerGroup {
     consumer: Arc<StreamConsumer<RebalanceLog>>,
     paused: std::sync::atomic::AtomicBool,
+    /// Set while an offset commit is inside librdkafka (which may wait for a coordinator that
+    /// never answers): a drain never waits on it longer than [`COMMIT_TIMEOUT`] and never
+    /// stacks a second blocked commit behind it.
+    commit_pending: Arc<std::sync::atomic::AtomicBool>,
     group: String,
     topic: String,
 }
@@ -986,6 +1032,7 @@ impl KafkaConsumerGroup {
         Ok(KafkaConsumerGroup {
             consumer: Arc::new(consumer),
             paused: std::sync::atomic::AtomicBool::new(false),
+            commit_pending: Arc::default(),
             group: group.to_owned(),
             topic: settings.topic.clone(),
         })
@@ -1113,13 +1160,25 @@ impl ConsumerGroup for KafkaConsumerGroup {
         }
         let consumer = Arc::clone(&self.consumer);
         let group = self.group.clone();
-        tokio::task::spawn_blocking(move || {
+        let pending = Arc::clone(&self.commit_pending);
+        if pending.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return Err(Error::Unavailable {
+                context: format!("committing offsets of group {group}"),
+                source:
+                    "the previous commit has not returned yet (group coordinator not answering)"
+                        .into(),
+            });
+        }
+        // Cleared when the call returns, or when it never starts (the closure is dropped).
+        let pending = ClearOnDrop(pending);
+        let context = format!("committing offsets of group {group}");
+        detached(context.clone(), COMMIT_TIMEOUT, move || {
+            let _pending = pending;
             consumer
                 .commit(&tpl, CommitMode::Sync)
-                .map_err(|e| Error::unavailable(format!("committing offsets of group {group}"), e))
+                .map_err(|e| Error::unavailable(context, e))
         })
         .await
-        .map_err(|e| Error::Setup(format!("commit task failed: {e}")))?
     }
 
     async fn set_paused(&self, paused: bool) -> Result<(), Error> {
