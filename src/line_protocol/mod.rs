@@ -25,6 +25,9 @@
 //! preceded by a backslash, does not end the line. A '\r' before the newline stays in the line
 //! (1.x rejects `cpu v=1\r` with "invalid number").
 
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod reference;
 mod scan;
 #[cfg(test)]
 mod tests;
@@ -251,6 +254,12 @@ pub enum ParseErrorKind {
     /// Something other than spaces after the timestamp.
     #[error("point is invalid")]
     InvalidPoint,
+    /// Not influxd's: the field set ends in a backslash, which would escape the space before
+    /// any timestamp written after it, so the line cannot be normalized (see
+    /// [`is_normalizable`]). The ingest refuses such lines; influxd 1.6 stores them with its own
+    /// receive time.
+    #[error("field set ends with a backslash, so no timestamp can follow it")]
+    FieldSetEndsInBackslash,
 }
 
 /// A rejected line. `Display` is `unable to parse '<text>': <reason>`, exactly as influxd says
@@ -441,7 +450,8 @@ fn scale_timestamp(ts: i64, precision: Precision) -> Result<i64, ParseErrorKind>
 ///
 /// # Errors
 /// [`ParseErrorKind::TimeOutsideRange`] when the written timestamp overflows or falls outside
-/// [`MIN_NANOS`]..=[`MAX_NANOS`] (influxd's text).
+/// [`MIN_NANOS`]..=[`MAX_NANOS`] (influxd's text), or when the truncated receive time does (a
+/// clock outside years 1677-2262; found by fuzzing: it used to overflow).
 #[inline]
 pub fn timestamp_nanos(
     ts: Option<i64>,
@@ -450,24 +460,38 @@ pub fn timestamp_nanos(
 ) -> Result<i64, ParseErrorKind> {
     match ts {
         Some(ts) => scale_timestamp(ts, precision),
-        None => Ok(receive_nanos - receive_nanos.rem_euclid(precision.nanos_per_unit())),
+        None => {
+            match receive_nanos.checked_sub(receive_nanos.rem_euclid(precision.nanos_per_unit())) {
+                Some(ns) if (MIN_NANOS..=MAX_NANOS).contains(&ns) => Ok(ns),
+                _ => Err(ParseErrorKind::TimeOutsideRange),
+            }
+        }
     }
 }
 
-/// Appends the normalized line `key + ' ' + fields + ' ' + ts_ns + '\n'` to `out`.
+/// Whether [`write_normalized`] gives this line back with its timestamp.
+///
+/// Not when the field set ends in a backslash (possible only as bytes after a closing quote,
+/// `v="a"\`): influxd's field scanner lets a backslash escape the byte after it, so the space
+/// before the timestamp would become part of the field set and the line would be read back
+/// without a time. Found by fuzzing the ingest's encoding.
+pub fn is_normalizable(line: &Line<'_>) -> bool {
+    line.fields().last() != Some(&b'\\')
+}
+
+/// Appends the normalized line to `out`: the line as written up to the end of its field set
+/// (key, the blanks after it, fields), then `' ' + ts_ns + '\n'`. Read back, it is the same line
+/// with `ts_ns` as its timestamp when [`is_normalizable`] holds.
+///
+/// The blanks between key and fields are kept as written: influxd reads `=1` after a tab or a
+/// NUL as a field with an empty key but after a space as a missing key, so `m \0=1` must not
+/// become `m =1` (found by fuzzing the ingest's encoding).
 #[inline]
 pub fn write_normalized(line: &Line<'_>, ts_ns: i64, out: &mut Vec<u8>) {
-    let text = line.text;
     let mut buf = [0u8; 20];
     let digits = format_i64(ts_ns, &mut buf);
-    out.reserve(line.key_len + (line.fields_end - line.fields_start) + digits.len() + 3);
-    if line.fields_start == line.key_len + 1 {
-        out.extend_from_slice(&text[..line.fields_end]);
-    } else {
-        out.extend_from_slice(&text[..line.key_len]);
-        out.push(b' ');
-        out.extend_from_slice(&text[line.fields_start..line.fields_end]);
-    }
+    out.reserve(line.fields_end + digits.len() + 2);
+    out.extend_from_slice(&line.text[..line.fields_end]);
     out.push(b' ');
     out.extend_from_slice(digits);
     out.push(b'\n');
@@ -551,35 +575,55 @@ fn for_each_sorted_tag(line: &Line<'_>, mut f: impl FnMut(&[u8])) {
 pub enum DropReason {
     /// A tag key is exactly `time`.
     TimeTag {
-        /// Measurement name, unescaped as influxd prints it.
-        measurement: String,
+        /// Measurement name, unescaped as influxd prints it; raw bytes, as influxd echoes them.
+        measurement: Vec<u8>,
     },
     /// Every field key is exactly `time` (a `time` field next to others is silently ignored by
     /// influxd and the point is written without it).
     TimeFieldOnly {
-        /// Measurement name, unescaped as influxd prints it.
-        measurement: String,
+        /// Measurement name, unescaped as influxd prints it; raw bytes, as influxd echoes them.
+        measurement: Vec<u8>,
     },
 }
 
+impl DropReason {
+    fn parts(&self) -> (&'static str, &[u8]) {
+        match self {
+            DropReason::TimeTag { measurement } => {
+                ("invalid tag key: input tag \"time\"", measurement)
+            }
+            DropReason::TimeFieldOnly { measurement } => {
+                ("invalid field name: input field \"time\"", measurement)
+            }
+        }
+    }
+
+    /// Appends the reason with the measurement's bytes as written (influxd's JSON encoder then
+    /// shows each invalid UTF-8 byte as `\ufffd`, as for parse errors).
+    pub fn write_raw(&self, out: &mut Vec<u8>) {
+        let (what, measurement) = self.parts();
+        out.extend_from_slice(what.as_bytes());
+        out.extend_from_slice(b" on measurement \"");
+        out.extend_from_slice(measurement);
+        out.extend_from_slice(b"\" is invalid");
+    }
+}
+
+/// influxd's reason text, invalid UTF-8 shown as U+FFFD per byte.
 impl fmt::Display for DropReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DropReason::TimeTag { measurement } => write!(
-                f,
-                "invalid tag key: input tag \"time\" on measurement \"{measurement}\" is invalid"
-            ),
-            DropReason::TimeFieldOnly { measurement } => write!(
-                f,
-                "invalid field name: input field \"time\" on measurement \"{measurement}\" is invalid"
-            ),
-        }
+        let (what, measurement) = self.parts();
+        write!(
+            f,
+            "{what} on measurement \"{}\" is invalid",
+            go_lossy(measurement)
+        )
     }
 }
 
 /// Whether influxd 1.6 would drop this parsed line before storing it, and why.
 pub fn drop_reason(line: &Line<'_>) -> Option<DropReason> {
-    let name = || go_lossy(&line.measurement()).into_owned();
+    let name = || line.measurement().into_owned();
     // Cheap pre-check: a `time` tag key follows an unescaped comma.
     if memchr::memmem::find(line.key(), b",time=").is_some()
         && line.tags().any(|(k, _)| k == b"time")
@@ -695,7 +739,10 @@ impl WriteOutcome {
     /// influxd's error text as raw bytes (lines echoed as written), or `None` for 204.
     pub fn error_text(&self) -> Option<Vec<u8>> {
         if let Some(reason) = self.tag_reason.as_ref().or(self.field_reason.as_ref()) {
-            return Some(format!("partial write: {reason} dropped={}", self.dropped).into_bytes());
+            let mut out = b"partial write: ".to_vec();
+            reason.write_raw(&mut out);
+            out.extend_from_slice(format!(" dropped={}", self.dropped).as_bytes());
+            return Some(out);
         }
         if self.parse_errors.is_empty() {
             return None;
