@@ -95,15 +95,18 @@ fn check_encode(
             continue;
         };
         let ns = reference::reference_nanos(point.timestamp, precision, receive_nanos);
-        // A field set ending in a backslash cannot take a timestamp: refused.
-        let normalizable = point.fields.last() != Some(&b'\\');
-        let (Some(ns), None, true) = (ns, point.drop_reason(), normalizable) else {
+        // Refused: no time, dropped by influxd's storage, or no normalized form.
+        let (Some(ns), None) = (ns, point.drop_reason()) else {
+            rejected += 1;
+            continue;
+        };
+        let Some(normalized) = point.normalized(ns) else {
             rejected += 1;
             continue;
         };
         let hash = xxhash_rust::xxh3::xxh3_64(&point.canonical_key());
         let p = encode::partition_of(seed, hash, partitions) as usize;
-        want[p].extend_from_slice(&point.normalized(ns));
+        want[p].extend_from_slice(&normalized);
         want_points[p].push((point.key, point.fields, Some(ns)));
         accepted += 1;
     }

@@ -94,7 +94,7 @@ pub fn encode(
         if !line_protocol::is_normalizable(&line) && line_protocol::drop_reason(&line).is_none() {
             let e = line_protocol::LineError {
                 text: line.text,
-                kind: line_protocol::ParseErrorKind::FieldSetEndsInBackslash,
+                kind: line_protocol::ParseErrorKind::NotNormalizable,
             };
             outcome.record_error(&e);
             push_line_error(&mut out.line_errors, &e);
@@ -277,8 +277,8 @@ mod tests {
         assert!(e.records.is_empty());
         assert_eq!(
             e.error.unwrap(),
-            "unable to parse 'm v=\"a\"\\': field set ends with a backslash, so no timestamp can \
-             follow it"
+            "unable to parse 'm v=\"a\"\\': fluxroute cannot give this line a timestamp: written \
+             back with one, it would not read as the same line"
         );
     }
 

@@ -254,12 +254,11 @@ pub enum ParseErrorKind {
     /// Something other than spaces after the timestamp.
     #[error("point is invalid")]
     InvalidPoint,
-    /// Not influxd's: the field set ends in a backslash, which would escape the space before
-    /// any timestamp written after it, so the line cannot be normalized (see
-    /// [`is_normalizable`]). The ingest refuses such lines; influxd 1.6 stores them with its own
-    /// receive time.
-    #[error("field set ends with a backslash, so no timestamp can follow it")]
-    FieldSetEndsInBackslash,
+    /// Not influxd's: the line cannot be written back with a timestamp and read as itself (see
+    /// [`is_normalizable`]), so fluxroute cannot make its replays harmless; the ingest refuses
+    /// it. influxd 1.6 accepts such a line and stores it at its own receive time.
+    #[error("fluxroute cannot give this line a timestamp: written back with one, it would not read as the same line")]
+    NotNormalizable,
 }
 
 /// A rejected line. `Display` is `unable to parse '<text>': <reason>`, exactly as influxd says
@@ -469,19 +468,36 @@ pub fn timestamp_nanos(
     }
 }
 
-/// Whether [`write_normalized`] gives this line back with its timestamp.
-///
-/// Not when the field set ends in a backslash (possible only as bytes after a closing quote,
-/// `v="a"\`): influxd's field scanner lets a backslash escape the byte after it, so the space
-/// before the timestamp would become part of the field set and the line would be read back
-/// without a time. Found by fuzzing the ingest's encoding.
+/// Whether a normalized line (see [`write_normalized`]) reads back as this line with its
+/// timestamp. Two kinds of valid lines cannot be normalized (both found by fuzzing the ingest's
+/// encoding); the ingest refuses them:
+/// - a field set that ends in a backslash that escapes nothing (possible only in bytes after a
+///   closing quote, `v="a"\`): influxd's field scanner lets a backslash escape the byte after
+///   it, so the space before the timestamp would join the field set and the line would come
+///   back without a time;
+/// - a line holding a newline that influxd's line splitter kept inside the line only thanks to
+///   its context: leading blanks (a leading space makes the splitter count quotes from the
+///   start: `" a\"=\"\n\"b v=1"` is one line, `"a\"=\"\n\"b v=1"` two), or the end of the body
+///   inside what the splitter counts as a quote (with a newline after its timestamp it would
+///   swallow the next line).
 pub fn is_normalizable(line: &Line<'_>) -> bool {
-    line.fields().last() != Some(&b'\\')
+    let head = &line.text[..line.fields_end];
+    // The field scanner takes backslashes in pairs: an odd run at the end leaves one that would
+    // escape the space after it.
+    let trailing = head.iter().rev().take_while(|&&c| c == b'\\').count();
+    trailing % 2 == 0 && (is_plain(head) || scan::splits_as_one_line(head))
+}
+
+/// Without a quote, a backslash or a newline, a line splits the same in any context.
+#[inline]
+fn is_plain(head: &[u8]) -> bool {
+    memchr::memchr3(b'"', b'\\', b'\n', head).is_none()
 }
 
 /// Appends the normalized line to `out`: the line as written up to the end of its field set
-/// (key, the blanks after it, fields), then `' ' + ts_ns + '\n'`. Read back, it is the same line
-/// with `ts_ns` as its timestamp when [`is_normalizable`] holds.
+/// (key, the blanks after it, fields), then `' ' + ts_ns + '\n'`. When [`is_normalizable`]
+/// holds, it reads back (with [`lines`], alone or among other normalized lines) as the same
+/// line with `ts_ns` as its timestamp; otherwise it does not.
 ///
 /// The blanks between key and fields are kept as written: influxd reads `=1` after a tab or a
 /// NUL as a field with an empty key but after a space as a missing key, so `m \0=1` must not

@@ -80,13 +80,29 @@ impl RefPoint {
         out
     }
 
-    /// `key blanks fields ts\n`.
-    pub fn normalized(&self, ts_ns: i64) -> Vec<u8> {
-        let mut out = self.key.clone();
-        out.extend_from_slice(&self.blanks);
-        out.extend_from_slice(&self.fields);
-        out.extend_from_slice(format!(" {ts_ns}\n").as_bytes());
-        out
+    /// The line as the ingest queues it, `key blanks fields ts\n`, or `None` when that does not
+    /// read back (split and parsed by this reference, followed by another line) as this point
+    /// with `ts_ns` as its timestamp.
+    pub fn normalized(&self, ts_ns: i64) -> Option<Vec<u8>> {
+        let mut line = self.key.clone();
+        line.extend_from_slice(&self.blanks);
+        line.extend_from_slice(&self.fields);
+        line.extend_from_slice(format!(" {ts_ns}\n").as_bytes());
+        let read = lines(&[&line[..], b"next v=1 0\n"].concat(), None);
+        match read.as_slice() {
+            [RefLine {
+                result: Ok(point), ..
+            }, RefLine {
+                result: Ok(next), ..
+            }] if point.key == self.key
+                && point.fields == self.fields
+                && point.timestamp == Some(ts_ns)
+                && next.key == b"next" =>
+            {
+                Some(line)
+            }
+            _ => None,
+        }
     }
 
     /// The measurement with `\,` `\"` `\ ` `\=` unescaped.
@@ -754,9 +770,15 @@ fn compare_point(
         format!("{got_ns:?} vs {want_ns:?}"),
     )?;
     let ns = got_ns.unwrap_or(receive_nanos);
+    let want = p.normalized(ns);
+    check(
+        "normalizability",
+        super::is_normalizable(line) == want.is_some(),
+        format!("{} vs {want:?}", super::is_normalizable(line)),
+    )?;
+    let Some(want) = want else { return Ok(()) };
     let mut out = Vec::new();
     super::write_normalized(line, ns, &mut out);
-    let want = p.normalized(ns);
     check(
         "normalized line",
         out == want,
