@@ -44,6 +44,9 @@ const RECEIVE_NANOS: [i64; 8] = [
 
 const RECORD_CAPS: [usize; 3] = [1, 100, 1 << 20];
 
+/// A queued line as the drain reads it: series key, field set, timestamp.
+type ReadBack = (Vec<u8>, Vec<u8>, Option<i64>);
+
 fuzz_target!(|body: &[u8]| {
     let pick = body
         .len()
@@ -86,8 +89,7 @@ fn check_encode(
     // What the reference expects: per partition, the normalized accepted lines in body order.
     let seed = encode::db_rp_hash("db", "rp");
     let mut want: Vec<Vec<u8>> = vec![Vec::new(); partitions as usize];
-    let mut want_points: Vec<Vec<(Vec<u8>, Vec<u8>, Option<i64>)>> =
-        vec![Vec::new(); partitions as usize];
+    let mut want_points: Vec<Vec<ReadBack>> = vec![Vec::new(); partitions as usize];
     let (mut accepted, mut rejected) = (0, 0);
     for line in reference::lines(body, Some(precision)) {
         let Ok(point) = line.result else {
@@ -125,8 +127,7 @@ fn check_encode(
     // The records, read back as the drain reads them: every line valid, with its time, and per
     // partition exactly the expected lines in order.
     let mut got: Vec<Vec<u8>> = vec![Vec::new(); partitions as usize];
-    let mut read_back: Vec<Vec<(Vec<u8>, Vec<u8>, Option<i64>)>> =
-        vec![Vec::new(); partitions as usize];
+    let mut read_back: Vec<Vec<ReadBack>> = vec![Vec::new(); partitions as usize];
     for record in &encoded.records {
         assert!(
             record.partition < partitions,

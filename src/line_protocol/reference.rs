@@ -2,8 +2,9 @@
 //! scanner. Compiled only for tests and fuzzing (`cfg(any(test, fuzzing))`); the property test in
 //! `tests.rs` and the `line_protocol` fuzz target (`fuzz/`) compare it with [`super::lines`] on
 //! every input, line by line: accept or reject, the reason, and for accepted lines every part the
-//! ingest uses (series key, tags, field set, timestamp, canonical key and hash, normalized line,
-//! storage drop reason), then the whole body's influxd error text.
+//! ingest uses (series key, tags, field set, timestamp, canonical key and hash, storage drop
+//! reason, time in ns, normalized line), then the whole body's influxd error text. Whether a line
+//! can be normalized is decided by writing it back and reading it again with this reference.
 //!
 //! Written from the grammar and influxd 1.6's documented quirks, not from `scan.rs`: owned
 //! buffers, one byte at a time, no lookup tables, no fast paths (the field set is always walked
