@@ -456,6 +456,9 @@ fn hand_written() -> Vec<Vec<u8>> {
     c.push(b"c\xe2\x82pu v=x".to_vec());
     c.push(b"cpu v=\"\xff\"".to_vec());
     c.push(b"cpu,a=\xc3\xa9 v=x".to_vec());
+    // Found by fuzzing: a dropped point's measurement is echoed as raw bytes too.
+    c.push(b"m\xec\xa1\xdf time=1\nok v=1\n".to_vec());
+    c.push(b"c\xff,time=1 v=1".to_vec());
     c
 }
 

@@ -400,7 +400,7 @@ async fn answers_like_influxd_to_odd_requests() {
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(
         r.text(),
-        "{\"error\":\"partial write: key contains invalid unicode: \\\"m\u{fffd},t=\u{fffd}\\\" dropped=1\"}\n"
+        "{\"error\":\"partial write: key contains invalid unicode: \\\"m\\ufffd,t=\\ufffd\\\" dropped=1\"}\n"
     );
 
     // The accepted lines (invalid UTF-8 included) reach influxd byte for byte: once delivered,

@@ -89,6 +89,18 @@ pub fn encode(
                 continue;
             }
         };
+        // A line that cannot take a timestamp cannot be made replay-safe: refused (before the
+        // storage checks only when influxd would not drop it anyway).
+        if !line_protocol::is_normalizable(&line) && line_protocol::drop_reason(&line).is_none() {
+            let e = line_protocol::LineError {
+                text: line.text,
+                kind: line_protocol::ParseErrorKind::NotNormalizable,
+            };
+            outcome.record_error(&e);
+            push_line_error(&mut out.line_errors, &e);
+            out.rejected += 1;
+            continue;
+        }
         if let Some(reason) = outcome.record_line(&line) {
             push_line_error(&mut out.line_errors, reason);
             out.rejected += 1;
@@ -198,6 +210,91 @@ mod tests {
         assert_eq!(
             e.error.unwrap(),
             "partial write: invalid tag key: input tag \"time\" on measurement \"m\" is invalid dropped=1"
+        );
+    }
+
+    /// Every record line read back: (key, fields, timestamp).
+    fn read_back(e: &Encoded) -> Vec<(Vec<u8>, Vec<u8>, Option<i64>)> {
+        e.records
+            .iter()
+            .flat_map(|r| line_protocol::lines(&r.payload))
+            .map(|l| {
+                let l = l.expect("records hold valid lines");
+                (l.key().to_vec(), l.fields().to_vec(), l.timestamp)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn blanks_before_the_fields_are_kept() {
+        // Found by fuzzing: `=1` after a NUL or a tab is a field with an empty key for influxd,
+        // after a single space a missing key; normalizing the blanks to one space broke it.
+        let e = encode(
+            b"m \0=1 5\nn \t=2\n",
+            Precision::Nanosecond,
+            7,
+            target(1, 1 << 20),
+        );
+        assert_eq!((e.accepted, e.rejected), (2, 0));
+        assert_eq!(&e.records[0].payload[..], b"m \0=1 5\nn \t=2 7\n");
+        assert_eq!(
+            read_back(&e),
+            vec![
+                (b"m".to_vec(), b"=1".to_vec(), Some(5)),
+                (b"n".to_vec(), b"=2".to_vec(), Some(7)),
+            ]
+        );
+    }
+
+    #[test]
+    fn field_set_ending_in_a_backslash_is_refused() {
+        // Found by fuzzing: the backslash would escape the space before the timestamp written
+        // after it, so the queued line would come back without a time (influxd 1.6 accepts
+        // `m v="a"\` and stores it at its own receive time, which breaks replay safety).
+        let e = encode(
+            b"ok v=1 1\nm v=\"a\"\\",
+            Precision::Nanosecond,
+            7,
+            target(1, 1 << 20),
+        );
+        assert_eq!((e.accepted, e.rejected), (1, 1));
+        assert_eq!(
+            read_back(&e),
+            vec![(b"ok".to_vec(), b"v=1".to_vec(), Some(1))]
+        );
+        // A point influxd drops anyway keeps influxd's answer.
+        let e = encode(
+            b"d,time=1 v=\"a\"\\",
+            Precision::Nanosecond,
+            7,
+            target(1, 1 << 20),
+        );
+        assert_eq!(
+            e.error.unwrap(),
+            "partial write: invalid tag key: input tag \"time\" on measurement \"d\" is invalid dropped=1"
+        );
+        let e = encode(b"m v=\"a\"\\", Precision::Nanosecond, 7, target(1, 1 << 20));
+        assert!(e.records.is_empty());
+        assert_eq!(
+            e.error.unwrap(),
+            "unable to parse 'm v=\"a\"\\': fluxroute cannot give this line a timestamp: written \
+             back with one, it would not read as the same line"
+        );
+    }
+
+    #[test]
+    fn receive_time_outside_influxd_range_rejects_untimed_lines() {
+        // Found by fuzzing: flooring such a receive time overflowed.
+        let e = encode(
+            b"a v=1\nb v=2 5\n",
+            Precision::Second,
+            i64::MIN,
+            target(1, 1 << 20),
+        );
+        assert_eq!((e.accepted, e.rejected), (1, 1));
+        assert_eq!(
+            read_back(&e),
+            vec![(b"b".to_vec(), b"v=2".to_vec(), Some(5_000_000_000))]
         );
     }
 

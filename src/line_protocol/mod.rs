@@ -25,6 +25,9 @@
 //! preceded by a backslash, does not end the line. A '\r' before the newline stays in the line
 //! (1.x rejects `cpu v=1\r` with "invalid number").
 
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod reference;
 mod scan;
 #[cfg(test)]
 mod tests;
@@ -251,6 +254,11 @@ pub enum ParseErrorKind {
     /// Something other than spaces after the timestamp.
     #[error("point is invalid")]
     InvalidPoint,
+    /// Not influxd's: the line cannot be written back with a timestamp and read as itself (see
+    /// [`is_normalizable`]), so fluxroute cannot make its replays harmless; the ingest refuses
+    /// it. influxd 1.6 accepts such a line and stores it at its own receive time.
+    #[error("fluxroute cannot give this line a timestamp: written back with one, it would not read as the same line")]
+    NotNormalizable,
 }
 
 /// A rejected line. `Display` is `unable to parse '<text>': <reason>`, exactly as influxd says
@@ -441,7 +449,8 @@ fn scale_timestamp(ts: i64, precision: Precision) -> Result<i64, ParseErrorKind>
 ///
 /// # Errors
 /// [`ParseErrorKind::TimeOutsideRange`] when the written timestamp overflows or falls outside
-/// [`MIN_NANOS`]..=[`MAX_NANOS`] (influxd's text).
+/// [`MIN_NANOS`]..=[`MAX_NANOS`] (influxd's text), or when the truncated receive time does (a
+/// clock outside years 1677-2262; found by fuzzing: it used to overflow).
 #[inline]
 pub fn timestamp_nanos(
     ts: Option<i64>,
@@ -450,24 +459,55 @@ pub fn timestamp_nanos(
 ) -> Result<i64, ParseErrorKind> {
     match ts {
         Some(ts) => scale_timestamp(ts, precision),
-        None => Ok(receive_nanos - receive_nanos.rem_euclid(precision.nanos_per_unit())),
+        None => {
+            match receive_nanos.checked_sub(receive_nanos.rem_euclid(precision.nanos_per_unit())) {
+                Some(ns) if (MIN_NANOS..=MAX_NANOS).contains(&ns) => Ok(ns),
+                _ => Err(ParseErrorKind::TimeOutsideRange),
+            }
+        }
     }
 }
 
-/// Appends the normalized line `key + ' ' + fields + ' ' + ts_ns + '\n'` to `out`.
+/// Whether a normalized line (see [`write_normalized`]) reads back as this line with its
+/// timestamp. Two kinds of valid lines cannot be normalized (both found by fuzzing the ingest's
+/// encoding); the ingest refuses them:
+/// - a field set that ends in a backslash that escapes nothing (possible only in bytes after a
+///   closing quote, `v="a"\`): influxd's field scanner lets a backslash escape the byte after
+///   it, so the space before the timestamp would join the field set and the line would come
+///   back without a time;
+/// - a line holding a newline that influxd's line splitter kept inside the line only thanks to
+///   its context: leading blanks (a leading space makes the splitter count quotes from the
+///   start: `" a\"=\"\n\"b v=1"` is one line, `"a\"=\"\n\"b v=1"` two), or the end of the body
+///   inside what the splitter counts as a quote (with a newline after its timestamp it would
+///   swallow the next line).
+pub fn is_normalizable(line: &Line<'_>) -> bool {
+    let head = &line.text[..line.fields_end];
+    // The field scanner takes backslashes in pairs: an odd run at the end leaves one that would
+    // escape the space after it.
+    let trailing = head.iter().rev().take_while(|&&c| c == b'\\').count();
+    trailing % 2 == 0 && (is_plain(head) || scan::splits_as_one_line(head))
+}
+
+/// Without a quote, a backslash or a newline, a line splits the same in any context.
+#[inline]
+fn is_plain(head: &[u8]) -> bool {
+    memchr::memchr3(b'"', b'\\', b'\n', head).is_none()
+}
+
+/// Appends the normalized line to `out`: the line as written up to the end of its field set
+/// (key, the blanks after it, fields), then `' ' + ts_ns + '\n'`. When [`is_normalizable`]
+/// holds, it reads back (with [`lines`], alone or among other normalized lines) as the same
+/// line with `ts_ns` as its timestamp; otherwise it does not.
+///
+/// The blanks between key and fields are kept as written: influxd reads `=1` after a tab or a
+/// NUL as a field with an empty key but after a space as a missing key, so `m \0=1` must not
+/// become `m =1` (found by fuzzing the ingest's encoding).
 #[inline]
 pub fn write_normalized(line: &Line<'_>, ts_ns: i64, out: &mut Vec<u8>) {
-    let text = line.text;
     let mut buf = [0u8; 20];
     let digits = format_i64(ts_ns, &mut buf);
-    out.reserve(line.key_len + (line.fields_end - line.fields_start) + digits.len() + 3);
-    if line.fields_start == line.key_len + 1 {
-        out.extend_from_slice(&text[..line.fields_end]);
-    } else {
-        out.extend_from_slice(&text[..line.key_len]);
-        out.push(b' ');
-        out.extend_from_slice(&text[line.fields_start..line.fields_end]);
-    }
+    out.reserve(line.fields_end + digits.len() + 2);
+    out.extend_from_slice(&line.text[..line.fields_end]);
     out.push(b' ');
     out.extend_from_slice(digits);
     out.push(b'\n');
@@ -551,46 +591,63 @@ fn for_each_sorted_tag(line: &Line<'_>, mut f: impl FnMut(&[u8])) {
 pub enum DropReason {
     /// A tag key is exactly `time`.
     TimeTag {
-        /// Measurement name, unescaped as influxd prints it.
-        measurement: String,
+        /// Measurement name, unescaped as influxd prints it; raw bytes, as influxd echoes them.
+        measurement: Vec<u8>,
     },
     /// Every field key is exactly `time` (a `time` field next to others is silently ignored by
     /// influxd and the point is written without it).
     TimeFieldOnly {
-        /// Measurement name, unescaped as influxd prints it.
-        measurement: String,
+        /// Measurement name, unescaped as influxd prints it; raw bytes, as influxd echoes them.
+        measurement: Vec<u8>,
     },
     /// The measurement, a tag key or value, or a field key is not valid UTF-8. influxd 1.6
     /// stores such a series but fails to persist its field index (a 500 on that and later
     /// writes, which a drain would retry forever); 1.8 with `validate-keys` drops the point with
     /// this reason. fluxroute always drops it, so an invalid key never reaches a cluster.
     InvalidUnicode {
-        /// The series key (or field key) with the invalid bytes, shown as U+FFFD.
-        key: String,
+        /// The series key (or field key) with the invalid bytes; raw bytes, as influxd echoes
+        /// them.
+        key: Vec<u8>,
     },
 }
 
+impl DropReason {
+    /// Appends the reason with the measurement's (or key's) bytes as written (influxd's JSON
+    /// encoder then shows each invalid UTF-8 byte as `\ufffd`, as for parse errors).
+    pub fn write_raw(&self, out: &mut Vec<u8>) {
+        let (what, measurement) = match self {
+            DropReason::TimeTag { measurement } => {
+                ("invalid tag key: input tag \"time\"", measurement)
+            }
+            DropReason::TimeFieldOnly { measurement } => {
+                ("invalid field name: input field \"time\"", measurement)
+            }
+            DropReason::InvalidUnicode { key } => {
+                out.extend_from_slice(b"key contains invalid unicode: \"");
+                out.extend_from_slice(key);
+                out.push(b'"');
+                return;
+            }
+        };
+        out.extend_from_slice(what.as_bytes());
+        out.extend_from_slice(b" on measurement \"");
+        out.extend_from_slice(measurement);
+        out.extend_from_slice(b"\" is invalid");
+    }
+}
+
+/// influxd's reason text, invalid UTF-8 shown as U+FFFD per byte.
 impl fmt::Display for DropReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DropReason::TimeTag { measurement } => write!(
-                f,
-                "invalid tag key: input tag \"time\" on measurement \"{measurement}\" is invalid"
-            ),
-            DropReason::TimeFieldOnly { measurement } => write!(
-                f,
-                "invalid field name: input field \"time\" on measurement \"{measurement}\" is invalid"
-            ),
-            DropReason::InvalidUnicode { key } => {
-                write!(f, "key contains invalid unicode: \"{key}\"")
-            }
-        }
+        let mut raw = Vec::new();
+        self.write_raw(&mut raw);
+        f.write_str(&go_lossy(&raw))
     }
 }
 
 /// Whether influxd 1.6 would drop this parsed line before storing it, and why.
 pub fn drop_reason(line: &Line<'_>) -> Option<DropReason> {
-    let name = || go_lossy(&line.measurement()).into_owned();
+    let name = || line.measurement().into_owned();
     // Cheap pre-check: a `time` tag key follows an unescaped comma.
     if memchr::memmem::find(line.key(), b",time=").is_some()
         && line.tags().any(|(k, _)| k == b"time")
@@ -600,9 +657,7 @@ pub fn drop_reason(line: &Line<'_>) -> Option<DropReason> {
         });
     }
     if let Some(key) = invalid_unicode_key(line) {
-        return Some(DropReason::InvalidUnicode {
-            key: go_lossy(key).into_owned(),
-        });
+        return Some(DropReason::InvalidUnicode { key: key.to_vec() });
     }
     // Cheap pre-check: the field set must start with `time=` for every key to be `time`.
     if !line.fields().starts_with(b"time=") {
@@ -730,7 +785,10 @@ impl WriteOutcome {
     /// influxd's error text as raw bytes (lines echoed as written), or `None` for 204.
     pub fn error_text(&self) -> Option<Vec<u8>> {
         if let Some(reason) = self.tag_reason.as_ref().or(self.field_reason.as_ref()) {
-            return Some(format!("partial write: {reason} dropped={}", self.dropped).into_bytes());
+            let mut out = b"partial write: ".to_vec();
+            reason.write_raw(&mut out);
+            out.extend_from_slice(format!(" dropped={}", self.dropped).as_bytes());
+            return Some(out);
         }
         if self.parse_errors.is_empty() {
             return None;

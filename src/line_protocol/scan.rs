@@ -63,9 +63,14 @@ pub(super) fn scan_line(buf: &[u8], start: usize) -> usize {
 }
 
 #[cold]
-fn scan_line_slow(buf: &[u8], mut i: usize) -> usize {
+fn scan_line_slow(buf: &[u8], i: usize) -> usize {
+    scan_line_state(buf, i, false).0
+}
+
+/// `scanLine` from `i`, with its "past the first space" flag starting as `fields`: the end of
+/// the line (clamped to the buffer) and whether a quote was open there.
+fn scan_line_state(buf: &[u8], mut i: usize, mut fields: bool) -> (usize, bool) {
     let mut quoted = false;
-    let mut fields = false;
     let mut equals = 0usize;
     let mut commas = 0usize;
     loop {
@@ -102,7 +107,16 @@ fn scan_line_slow(buf: &[u8], mut i: usize) -> usize {
         }
         i += 1;
     }
-    i.min(buf.len())
+    (i.min(buf.len()), quoted)
+}
+
+/// Whether `head + ' ' + timestamp + '\n'` is split by `scanLine` as exactly one line, whatever
+/// follows it. `head` does not end in a backslash that escapes nothing.
+pub(super) fn splits_as_one_line(head: &[u8]) -> bool {
+    // A space, digits and a minus sign change nothing in scanLine's state: the appended
+    // newline ends the line unless a quote is open at the end of `head`.
+    let (end, quoted) = scan_line_state(head, 0, false);
+    end == head.len() && !quoted
 }
 
 /// `parsePoint`: validates one line (leading whitespace already skipped).

@@ -216,6 +216,31 @@ fn timestamp_conversion() {
 }
 
 #[test]
+fn receive_time_outside_influxd_range_is_an_error_not_an_overflow() {
+    // Found by the line_protocol fuzz target: flooring i64::MIN to a unit overflowed.
+    use Precision::*;
+    for (receive, p) in [
+        (i64::MIN, Second),
+        (i64::MIN, Hour),
+        (MIN_NANOS, Microsecond),
+        (i64::MIN, Nanosecond),
+        (i64::MAX, Nanosecond),
+    ] {
+        assert_eq!(
+            timestamp_nanos(None, p, receive),
+            Err(ParseErrorKind::TimeOutsideRange),
+            "{receive} {p:?}"
+        );
+    }
+    assert_eq!(timestamp_nanos(None, Nanosecond, MIN_NANOS), Ok(MIN_NANOS));
+    assert_eq!(timestamp_nanos(None, Nanosecond, MAX_NANOS), Ok(MAX_NANOS));
+    assert_eq!(
+        timestamp_nanos(None, Second, MAX_NANOS),
+        Ok(MAX_NANOS - MAX_NANOS % 1_000_000_000)
+    );
+}
+
+#[test]
 fn normalization() {
     let mut out = Vec::new();
     let l = ok("cpu,a=b v=1,s=\"x\" 17");
@@ -228,7 +253,7 @@ fn normalization() {
     write_normalized(&l, i64::MIN, &mut out);
     assert_eq!(
         String::from_utf8(out).unwrap(),
-        "cpu,a=b v=1,s=\"x\" 17000\ncpu v=1 -9223372036854775806\ncpu v=1 0\n\
+        "cpu,a=b v=1,s=\"x\" 17000\ncpu \t v=1 -9223372036854775806\ncpu v=1 0\n\
          cpu v=1 9223372036854775807\ncpu v=1 -9223372036854775808\n"
     );
     for v in [
@@ -249,6 +274,46 @@ fn normalization() {
         let mut buf = [0u8; 20];
         assert_eq!(format_i64(v, &mut buf), v.to_string().as_bytes());
     }
+}
+
+#[test]
+fn normalized_lines_read_back_as_themselves() {
+    // Found by fuzzing the ingest's encoding. Each body holds one valid line; its normalized
+    // form must read back, after another normalized line, as the same key, fields and time.
+    for (body, normalized) in [
+        // Blanks before the fields are kept: `=1` after a NUL is a field with an empty key.
+        (&b"m \0=1"[..], &b"m \0=1 7\n"[..]),
+        (b"m \t=1", b"m \t=1 7\n"),
+        // A newline inside a string value.
+        (b"m s=\"a\nb\"", b"m s=\"a\nb\" 7\n"),
+        // An escaped backslash at the end is fine.
+        (b"m v=\"a\"\\\\", b"m v=\"a\"\\\\ 7\n"),
+    ] {
+        let line = lines(body).next().unwrap().unwrap();
+        assert!(is_normalizable(&line), "{body:?}");
+        let mut out = b"x v=1 1\n".to_vec();
+        write_normalized(&line, 7, &mut out);
+        assert_eq!(&out[8..], normalized);
+        let back: Vec<_> = lines(&out).map(Result::unwrap).collect();
+        assert_eq!(back.len(), 2, "{out:?}");
+        assert_eq!(
+            (back[1].key(), back[1].fields(), back[1].timestamp),
+            (line.key(), line.fields(), Some(7))
+        );
+    }
+    // A field set ending in a backslash would escape the space before the timestamp.
+    let line = ok("m v=\"a\"\\");
+    assert_eq!(line.fields(), b"v=\"a\"\\");
+    assert!(!is_normalizable(&line));
+    // A line the splitter kept whole only because the body ended inside a quote it counted
+    // would swallow the next line.
+    let line = lines(b" a\"=\"\nb v=1").next().unwrap().unwrap();
+    assert_eq!(line.key(), b"a\"=\"\nb");
+    assert!(!is_normalizable(&line));
+    // Only its leading space made the splitter count the quotes around this newline.
+    let line = lines(b" a\"=\"\n\"b v=1").next().unwrap().unwrap();
+    assert_eq!(line.key(), b"a\"=\"\n\"b");
+    assert!(!is_normalizable(&line));
 }
 
 #[test]
@@ -290,6 +355,23 @@ fn storage_drops_and_write_outcome() {
         "invalid field name: input field \"time\" on measurement \"x\" is invalid"
     );
     assert_eq!(drop_reason(&ok("x time=1,v=2")), None);
+    // Found by fuzzing against the reference: influxd echoes the measurement's raw bytes, so its
+    // JSON shows each invalid UTF-8 byte as \ufffd (influxd 1.6.7 answered `invalid field name:
+    // input field "time" on measurement "m\ufffd\ufffd\ufffd"`). fluxroute drops a key that is not
+    // UTF-8 first, echoing it the same way.
+    let mut o = WriteOutcome::new();
+    for item in lines(b"m\xec\xa1\xdf time=1\nok v=1\n") {
+        o.record_line(&item.unwrap());
+    }
+    assert_eq!(
+        String::from_utf8(o.error_body().unwrap()).unwrap(),
+        "{\"error\":\"partial write: key contains invalid unicode: \
+         \\\"m\\ufffd\\ufffd\\ufffd\\\" dropped=1\"}\n"
+    );
+    assert_eq!(
+        o.error_message().unwrap(),
+        "partial write: key contains invalid unicode: \"m\u{fffd}\u{fffd}\u{fffd}\" dropped=1"
+    );
     assert_eq!(drop_reason(&ok("x,ti\\me=1 v=2")), None);
     assert_eq!(drop_reason(&ok("x,a=time v=2")), None);
 
@@ -516,5 +598,119 @@ proptest! {
             }
         }
         let _ = outcome.error_body();
+    }
+}
+
+// ---- differential: the scanner against the slow reference (reference.rs) ----
+
+const RECEIVE_NANOS: i64 = 1_700_000_000_123_456_789;
+
+fn precisions() -> impl Strategy<Value = Option<Precision>> {
+    proptest::option::of(proptest::sample::select(vec![
+        Precision::Nanosecond,
+        Precision::Microsecond,
+        Precision::Millisecond,
+        Precision::Second,
+        Precision::Minute,
+        Precision::Hour,
+    ]))
+}
+
+/// Bodies made of the bytes and tokens the grammar cares about.
+fn tricky_body() -> impl Strategy<Value = Vec<u8>> {
+    let token = prop_oneof![
+        4 => proptest::sample::select(b"\\\" ,=\n\t\r\x000123456789.-+eEiutfTFNna#x".to_vec())
+            .prop_map(|b| vec![b]),
+        1 => proptest::sample::select(vec![
+            "cpu", "time", "true", "False", "1i", "-1.5e-3", "1e400", " 1500000000",
+            "\"s\"", "9223372036854775808", "-9223372036854775808", "\\\\", "a=b",
+        ])
+        .prop_map(|s| s.as_bytes().to_vec()),
+    ];
+    proptest::collection::vec(token, 0..48).prop_map(|parts| parts.concat())
+}
+
+/// A valid line with a few bytes inserted, replaced or removed.
+fn mutated_line() -> impl Strategy<Value = Vec<u8>> {
+    let edit = (
+        any::<proptest::sample::Index>(),
+        0..3u8,
+        proptest::sample::select(b"\\\" ,=\n\t0123456789.-eEiutfT#".to_vec()),
+    );
+    (valid_line(), proptest::collection::vec(edit, 1..4)).prop_map(|((line, _), edits)| {
+        let mut bytes = line.into_bytes();
+        for (at, op, b) in edits {
+            let at = at.index(bytes.len() + 1);
+            match op {
+                0 => bytes.insert(at, b),
+                1 if at < bytes.len() => bytes[at] = b,
+                _ if at < bytes.len() => {
+                    bytes.remove(at);
+                }
+                _ => bytes.push(b),
+            }
+        }
+        bytes
+    })
+}
+
+fn agree(body: &[u8], precision: Option<Precision>) {
+    if let Err(e) = reference::compare(body, precision, RECEIVE_NANOS) {
+        panic!(
+            "scanner and reference disagree on {:?} (precision {precision:?}): {e}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}
+
+#[test]
+fn reference_agrees_on_the_documented_cases() {
+    let bodies: &[&[u8]] = &[
+        b"cpu,host=a,region=b usage=1.5,n=3i,s=\"x y\",b=t 1500000000",
+        b"  \tcpu  \t v=1  ",
+        b"cpu,a==b v=1",
+        b"cpu\\\\,a=b v=1",
+        b"m v\\\\=1i 5",
+        b"weird s=\"x\"n=1,bFLSE",
+        b"cpu v=1 \nrest",
+        b"cpu \t=1",
+        b"# comment\n\n  \t\na v=1\r\nb v=\"x\ny\" 1\n  c v=1\\\nd v=2\n  # c2 a=\"\n",
+        b"p v=1 99999999 x",
+        b"a v=1\ne time=1\nb v=x\nc,time=1 v=1\n",
+        b"x time=1,time=2\nc\\ d,time=1 v=1",
+        b"m,b=x\\,a,a=2 v=1",
+        b"cpu,zone=c,host=a,region=b w=2i 5",
+        b"cpu v=1 -",
+        b"cpu v=9223372036854775808i",
+        b"a v=1\\",
+        b"\\",
+    ];
+    for body in bodies {
+        for p in [None, Some(Precision::Nanosecond), Some(Precision::Hour)] {
+            agree(body, p);
+        }
+    }
+    let long = format!("{} abcdef=1", "a".repeat(65530));
+    agree(long.as_bytes(), None);
+    let long = format!("{}a v=1", "a".repeat(65535));
+    agree(long.as_bytes(), None);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn reference_agrees_on_tricky_bodies(body in tricky_body(), p in precisions()) {
+        agree(&body, p);
+    }
+
+    #[test]
+    fn reference_agrees_on_mutated_lines(body in mutated_line(), p in precisions()) {
+        agree(&body, p);
+    }
+
+    #[test]
+    fn reference_agrees_on_valid_lines((text, _) in valid_line(), p in precisions()) {
+        agree(text.as_bytes(), p);
     }
 }
