@@ -530,12 +530,20 @@ fn scanner_agrees_with_influxd() {
     let mut mismatches = Vec::new();
     let (mut accepted, mut rejected) = (0, 0);
     let mut self_conflicting = 0;
+    let mut not_utf8_keys = 0;
     for body in &corpus {
         let Some(resp) = oracle.write(body, "") else {
             self_conflicting += 1;
             continue;
         };
         let (status, expected) = predict(body, Precision::Nanosecond);
+        // A deliberate difference: fluxroute drops keys that are not UTF-8 (as InfluxDB 1.8 with
+        // `validate-keys`); influxd 1.6 stores them and then fails on their field index.
+        if expected.contains("key contains invalid unicode") {
+            assert_eq!(status, 400, "{expected}");
+            not_utf8_keys += 1;
+            continue;
+        }
         let actual = if resp.status == 204 {
             String::new()
         } else {
@@ -559,7 +567,8 @@ fn scanner_agrees_with_influxd() {
     }
     eprintln!(
         "{} bodies ({hand} hand-written): influxd accepted {accepted}, rejected {rejected}, \
-         {self_conflicting} skipped (field type conflict inside the body)",
+         {self_conflicting} skipped (field type conflict inside the body), {not_utf8_keys} with \
+         keys that are not UTF-8 (dropped by fluxroute on purpose)",
         corpus.len()
     );
     assert!(self_conflicting < 20, "too many self-conflicting bodies");
