@@ -152,7 +152,8 @@ pub struct IngestConfig {
     /// Longest a client may take to send a request body; a slower one gets 408 and its slot back.
     #[serde(serialize_with = "ser_duration")]
     pub body_read_timeout: Duration,
-    /// Connection limits and header timeouts of the listener.
+    /// Connection limits and header timeouts of the listener (keys of `[ingest]` in the file).
+    #[serde(flatten)]
     pub http: HttpLimits,
     /// TLS for the listener; plain HTTP when `None`.
     pub tls: Option<TlsConfig>,
@@ -392,6 +393,21 @@ pub struct HttpLimits {
     pub max_header_bytes: NonZeroUsize,
 }
 
+impl Serialize for ClusterTls {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        if let Some(ca) = &self.ca {
+            map.serialize_entry("tls_ca", ca)?;
+        }
+        if let Some((cert, key)) = &self.client_cert {
+            map.serialize_entry("tls_cert", cert)?;
+            map.serialize_entry("tls_key", key)?;
+        }
+        map.end()
+    }
+}
+
 /// `[ingest.tls]`, `[admin.tls]`: a listener's certificate and key, and optionally the CA that
 /// client certificates must be signed by (mutual TLS: clients without one are refused).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -404,8 +420,9 @@ pub struct TlsConfig {
     pub client_ca: Option<PathBuf>,
 }
 
-/// TLS to a cluster's `https://` endpoints.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+/// TLS to a cluster's `https://` endpoints. Serialized as the file writes it: `tls_ca`,
+/// `tls_cert`, `tls_key`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClusterTls {
     /// PEM file with the CA certificates trusted for this cluster instead of the built-in web
     /// roots; `None` trusts the built-in roots. Certificates are always verified.
@@ -532,7 +549,8 @@ pub struct ClusterConfig {
     pub health_rise: NonZeroU32,
     /// Consecutive failures that bring an endpoint down.
     pub health_fall: NonZeroU32,
-    /// TLS settings for `https://` endpoints.
+    /// TLS settings for `https://` endpoints (`tls_ca`, `tls_cert`, `tls_key` in the file).
+    #[serde(flatten)]
     pub tls: ClusterTls,
 }
 

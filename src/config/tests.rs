@@ -1618,3 +1618,24 @@ fn cluster_tls() {
         "{p:?}"
     );
 }
+
+/// Found by the `config` fuzz target: the redacted view must use the file's own keys, so that it
+/// can be written back as a config.
+#[test]
+fn redacted_view_of_tls_and_limits_uses_the_file_keys() {
+    let c = ok(&with_clusters(
+        "[ingest]\nmax_connections = 10\n[ingest.tls]\ncert = \"c\"\nkey = \"k\"\n\
+         [[clusters]]\nname = \"s\"\nendpoints = [\"https://influx:8086\"]\n\
+         tls_ca = \"ca.pem\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n",
+    ));
+    let v = c.redacted_json();
+    assert_eq!(v["ingest"]["max_connections"], 10);
+    assert_eq!(v["ingest"]["header_read_timeout"], "1m");
+    assert!(v["ingest"].get("http").is_none(), "{v}");
+    assert_eq!(v["ingest"]["tls"]["cert"], "c");
+    let s = &v["clusters"][2];
+    assert_eq!(s["tls_ca"], "ca.pem");
+    assert_eq!(s["tls_key"], "k.pem");
+    assert!(s.get("tls").is_none(), "{s}");
+    assert!(v["clusters"][0].get("tls_ca").is_none());
+}
