@@ -10,6 +10,8 @@
 //!   accepted lines agree on measurement, tags, series key, field set, timestamp, canonical key
 //!   and its hash, storage drop reason, time in ns and the normalized line; the body's influxd
 //!   error text is the same (`reference::compare`);
+//! - precision names: a short input read as `precision=` gets the same unit from the v1, v2
+//!   and influxd 1.6 readings wherever they both know it;
 //! - `encode`: every accepted line lands, normalized, in the record of its partition, in body
 //!   order; records stay under the size cap unless they hold a single line; accepted and rejected
 //!   counts add up to the body's lines.
@@ -60,6 +62,7 @@ fuzz_target!(|body: &[u8]| {
             String::from_utf8_lossy(body)
         );
     }
+    check_precision_names(body);
     let partitions = 1 + (pick % 5) as u32;
     let cap = RECORD_CAPS[pick % RECORD_CAPS.len()];
     check_encode(
@@ -167,6 +170,29 @@ fn check_encode(
             "partition {p}: the records read back as {:?}, expected {:?}",
             read_back[p],
             want_points[p]
+        );
+    }
+}
+
+/// A short input is also a `precision=` value: each API's reading agrees with the others.
+fn check_precision_names(body: &[u8]) {
+    let Ok(name) = std::str::from_utf8(body) else {
+        return;
+    };
+    if name.len() > 4 {
+        return;
+    }
+    let v1 = Precision::from_v1(name);
+    if let Some(v2) = Precision::from_v2(name) {
+        assert_eq!(v1, Some(v2), "precision {name:?}");
+    }
+    let lenient = Precision::from_v1_lenient(name);
+    if !matches!(name, "us" | "µ") {
+        // influxd 1.6 reads `us` and `µ` as ns; every other name as /write does, unknown as ns.
+        assert_eq!(
+            v1.unwrap_or(Precision::Nanosecond),
+            lenient,
+            "precision {name:?}"
         );
     }
 }

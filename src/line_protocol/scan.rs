@@ -64,13 +64,14 @@ pub(super) fn scan_line(buf: &[u8], start: usize) -> usize {
 
 #[cold]
 fn scan_line_slow(buf: &[u8], i: usize) -> usize {
-    scan_line_state(buf, i, false).0
+    scan_line_state(buf, i).0
 }
 
-/// `scanLine` from `i`, with its "past the first space" flag starting as `fields`: the end of
-/// the line (clamped to the buffer) and whether a quote was open there.
-fn scan_line_state(buf: &[u8], mut i: usize, mut fields: bool) -> (usize, bool) {
+/// `scanLine` from `i`: the end of the line (clamped to the buffer) and whether a quote was open
+/// there.
+fn scan_line_state(buf: &[u8], mut i: usize) -> (usize, bool) {
     let mut quoted = false;
+    let mut fields = false;
     let mut equals = 0usize;
     let mut commas = 0usize;
     loop {
@@ -115,7 +116,7 @@ fn scan_line_state(buf: &[u8], mut i: usize, mut fields: bool) -> (usize, bool) 
 pub(super) fn splits_as_one_line(head: &[u8]) -> bool {
     // A space, digits and a minus sign change nothing in scanLine's state: the appended
     // newline ends the line unless a quote is open at the end of `head`.
-    let (end, quoted) = scan_line_state(head, 0, false);
+    let (end, quoted) = scan_line_state(head, 0);
     end == head.len() && !quoted
 }
 
