@@ -173,6 +173,13 @@ async fn connections_beyond_the_limit_are_closed_and_slots_come_back() {
         "max_connections = 8",
     ))
     .await;
+    // The readiness check's connection may still be closing on the server's side.
+    fr.wait_metric(
+        "fluxroute_http_connections{listener=\"ingest\"}",
+        0.0,
+        Duration::from_secs(10),
+    )
+    .await;
     let mut held = Vec::new();
     for _ in 0..8 {
         held.push(TcpStream::connect(fr.ingest).await.unwrap());
