@@ -29,7 +29,11 @@ impl Batch {
             return None;
         }
         let half = self.line_count / 2;
-        let cut = memchr::memchr_iter(b'\n', &self.lines).nth(half - 1)? + 1;
+        // Lines may hold newlines inside string values: cut where the line protocol splits.
+        let cut: usize = crate::line_protocol::line_slices(&self.lines)
+            .take(half)
+            .map(<[u8]>::len)
+            .sum();
         let part = |lines: Bytes, line_count| Batch {
             db: self.db.clone(),
             rp: self.rp.clone(),
@@ -183,6 +187,20 @@ mod tests {
         assert!(b.take_expired(t0 + Duration::from_millis(100)).is_empty());
         let out = b.take_expired(t0 + Duration::from_millis(200));
         assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn split_keeps_newlines_inside_string_values() {
+        let batch = Batch {
+            db: "d".into(),
+            rp: String::new(),
+            lines: Bytes::from_static(b"a s=\"x\ny\" 1\nb v=1 1\n"),
+            line_count: 2,
+            sources: vec![(0, 5)],
+        };
+        let (x, y) = batch.split().unwrap();
+        assert_eq!(&x.lines[..], b"a s=\"x\ny\" 1\n");
+        assert_eq!(&y.lines[..], b"b v=1 1\n");
     }
 
     #[test]

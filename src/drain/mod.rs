@@ -424,7 +424,8 @@ impl Drain {
                                 match self.routes.filter_for(&name, &r.meta.db, &r.meta.rp) {
                                     ClusterFilter::Nothing => (None, r.payload, 0),
                                     ClusterFilter::All { db } => {
-                                        let n = memchr::memchr_iter(b'\n', &r.payload).count();
+                                        let n =
+                                            crate::line_protocol::line_slices(&r.payload).count();
                                         (Some(db), r.payload, n)
                                     }
                                     ClusterFilter::ByMeasurement { db } => {
@@ -624,8 +625,17 @@ fn measurement_of(line: &[u8]) -> std::borrow::Cow<'_, str> {
 fn select_lines(payload: &Bytes, keep: impl Fn(&str) -> bool) -> (Bytes, usize) {
     let mut out = Vec::new();
     let mut n = 0;
-    for line in payload.split_inclusive(|&b| b == b'\n') {
-        if keep(&measurement_of(line)) {
+    for line in crate::line_protocol::line_slices(payload) {
+        // The measurement as influxd stores it; the fast reading for a line that does not parse
+        // (queued lines always do).
+        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let name = match crate::line_protocol::parse_line(text) {
+            Ok(l) => {
+                std::borrow::Cow::Owned(String::from_utf8_lossy(&l.measurement()).into_owned())
+            }
+            Err(_) => measurement_of(line),
+        };
+        if keep(&name) {
             out.extend_from_slice(line);
             n += 1;
         }
@@ -930,6 +940,12 @@ mod tests {
     #[test]
     fn measurement_is_read_up_to_the_first_unescaped_separator() {
         assert_eq!(measurement_of(b"cpu,host=a v=1 1\n"), "cpu");
+        // A line with a newline inside a string value is routed whole (found by fuzzing review).
+        let payload = Bytes::from_static(b"log msg=\"a\nb\" 1\ncpu v=1 2\nlog msg=\"c\" 3\n");
+        let (kept, n) = select_lines(&payload, |m| m == "log");
+        assert_eq!(n, 2);
+        assert_eq!(&kept[..], b"log msg=\"a\nb\" 1\nlog msg=\"c\" 3\n");
+        assert_eq!(crate::line_protocol::line_slices(&payload).count(), 3);
         assert_eq!(measurement_of(b"disk\\ io v=1 1\n"), "disk io");
         assert_eq!(measurement_of(b"a\\,b,t=1 v=1 1"), "a,b");
     }

@@ -434,6 +434,35 @@ impl<'a> Iterator for Lines<'a> {
     }
 }
 
+/// The lines of a body, each with its terminating newline, split where influxd splits them: a
+/// newline inside a quoted string value stays in its line. For queued (normalized) payloads,
+/// whose lines are all valid, this is the drain's unit of batching, routing and counting.
+pub fn line_slices(body: &[u8]) -> LineSlices<'_> {
+    LineSlices { body, pos: 0 }
+}
+
+/// Iterator of [`line_slices`].
+#[derive(Debug, Clone)]
+pub struct LineSlices<'a> {
+    body: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for LineSlices<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let body = self.body;
+        if self.pos >= body.len() {
+            return None;
+        }
+        let start = self.pos;
+        let end = scan::scan_line(body, start);
+        self.pos = end + 1;
+        Some(&body[start..self.pos.min(body.len())])
+    }
+}
+
 /// Scales a written timestamp to ns with influxd's overflow and range checks (`SafeCalcTime`).
 #[inline]
 fn scale_timestamp(ts: i64, precision: Precision) -> Result<i64, ParseErrorKind> {
