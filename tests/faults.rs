@@ -726,10 +726,7 @@ async fn metric(admin_url: &str, prefix: &str) -> Option<f64> {
         .text()
         .await
         .ok()?;
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+    support::sample(&text, prefix)
 }
 
 /// Waits until `cond` holds, polling every 50 ms.

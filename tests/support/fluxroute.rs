@@ -160,10 +160,7 @@ impl Fluxroute {
             .text()
             .await
             .ok()?;
-        text.lines()
-            .find(|l| l.starts_with(prefix))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
+        super::sample(&text, prefix)
     }
 
     /// The body of `GET <admin><path>` (panics on a transport error).

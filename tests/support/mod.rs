@@ -22,6 +22,15 @@ pub fn http_client() -> reqwest::Client {
         .expect("http client")
 }
 
+/// The value of the first sample line of a `/metrics` text that starts with `prefix`.
+pub fn sample(metrics: &str, prefix: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// Parses a loadgen command line (`["loadgen", "--url", ...]`) as `fluxroute loadgen` does.
 pub fn loadgen_args<'a>(
     argv: impl IntoIterator<Item = &'a str>,
