@@ -10,14 +10,15 @@ use std::process::Command;
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use support::broker::{Broker, Storage};
+use support::config::KAFKA_TEST_PROPERTIES;
 use support::fluxroute::Fluxroute;
 use support::influxd::Influxd;
 use support::points::{stored, wait_for_points};
-use support::tansu::{Storage, Tansu};
 
 const TOKEN: &str = "admin-token-1";
 
-fn config(broker: &Tansu, a: &Influxd, b: &Influxd, extra_b: &str) -> String {
+fn config(broker: &Broker, a: &Influxd, b: &Influxd, extra_b: &str) -> String {
     format!(
         r#"
 [admin]
@@ -29,6 +30,7 @@ brokers = ["{broker}"]
 topic = "writes"
 partitions = 2
 linger = "1ms"
+{KAFKA_TEST_PROPERTIES}
 [shutdown]
 grace = "5s"
 {clusters}
@@ -127,7 +129,7 @@ async fn wait_status(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn admin_api_auth_errors_and_openapi() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
     let fr = Fluxroute::start_with_env(&config(&broker, &a, &b, ""), &env()).await;
     use reqwest::Method;
@@ -214,7 +216,7 @@ async fn admin_api_auth_errors_and_openapi() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pause_resume_replay_and_reroute_through_ctl() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
     // a has standby b for the forced reroute below.
     let cfg = config(&broker, &a, &b, "").replace(
@@ -339,7 +341,7 @@ async fn metric(fr: &Fluxroute, prefix: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pause_given_to_one_instance_stops_the_drain_on_the_other() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
     let cfg = config(&broker, &a, &b, "");
     let one = Fluxroute::start_with_env(&cfg, &env()).await;
@@ -491,7 +493,7 @@ async fn dead_letter_cycle(fr: &Fluxroute, a: &Influxd) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dead_letters_list_replay_purge_on_kafka() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
     let fr = Fluxroute::start_with_env(&config(&broker, &a, &b, ""), &env()).await;
     dead_letter_cycle(&fr, &a).await;
@@ -500,7 +502,7 @@ async fn dead_letters_list_replay_purge_on_kafka() {
 #[tokio::test(flavor = "multi_thread")]
 async fn dead_letters_list_replay_purge_on_the_embedded_queue() {
     let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&broker, &a, &b, "").replace(
         "[queue]\nbackend = \"kafka\"",
@@ -515,7 +517,7 @@ async fn dead_letters_list_replay_purge_on_the_embedded_queue() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reload_adds_a_cluster_without_losing_writes() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let (a, b, c) = (
         Influxd::start().unwrap(),
         Influxd::start().unwrap(),
@@ -551,7 +553,17 @@ async fn reload_adds_a_cluster_without_losing_writes() {
         record.to_str().unwrap(),
     ]);
     let load = tokio::spawn(async move { fluxroute::loadgen::run(&args).await.unwrap() });
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The reload comes once both drains deliver, i.e. hold their partitions. (A member that
+    // leaves its group while its first JoinGroup is pending leaves the test broker's group
+    // unable to complete a rebalance: README, broker differences.)
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while [&a, &b].iter().any(|c| stored(c, "metrics").is_empty()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the drains delivered nothing within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // A broken file is refused with its problems; the running configuration stays.
     std::fs::write(&path, "[[clusters]]\nname = \"x\"\napi = \"v7\"\n").unwrap();
@@ -589,7 +601,7 @@ async fn reload_adds_a_cluster_without_losing_writes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_reloads_the_configuration() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let body = config(&broker, &a, &b, "").replace("[admin]\ntoken = \"${ADMIN_TOKEN}\"\n", "");

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use fluxroute::queue::kafka::{KafkaConsumerGroup, KafkaSettings};
 use fluxroute::queue::{ConsumerGroup, Event};
+use support::broker::{Broker, Storage};
 use support::fluxroute::Fluxroute;
-use support::tansu::{Storage, Tansu};
 
 fn fluxroute() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fluxroute"))
@@ -138,7 +138,7 @@ fn which(bin: &str) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn influx_cli_and_curl_write_through_fluxroute() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let fr = Fluxroute::start(&support::config::kafka_ingest_only(
         &broker.bootstrap(),
         1,

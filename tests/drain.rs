@@ -11,10 +11,11 @@ use std::time::Duration;
 use fluxroute::loadgen::{run, LoadgenArgs};
 use fluxroute::queue::kafka::{dead_letter_topic, KafkaConsumerGroup, KafkaSettings};
 use fluxroute::queue::{ConsumerGroup, Event};
+use support::broker::{Broker, Storage};
+use support::config::KAFKA_TEST_PROPERTIES;
 use support::fluxroute::Fluxroute;
 use support::influxd::{Influxd, Options};
 use support::points::{acked, stored};
-use support::tansu::{Storage, Tansu};
 
 const TOPIC: &str = "writes";
 
@@ -23,7 +24,7 @@ fn cluster(name: &str, influxd: &Influxd, extra: &str) -> String {
     support::config::cluster(name, &influxd.url(), extra)
 }
 
-fn config(broker: &Tansu, clusters: &str, route_clusters: &str) -> String {
+fn config(broker: &Broker, clusters: &str, route_clusters: &str) -> String {
     format!(
         r#"
 [ingest]
@@ -35,6 +36,7 @@ brokers = ["{}"]
 topic = "{TOPIC}"
 partitions = 4
 linger = "1ms"
+{KAFKA_TEST_PROPERTIES}
 [shutdown]
 grace = "5s"
 {clusters}
@@ -83,7 +85,7 @@ async fn wait_metric(fr: &Fluxroute, prefix: &str, want: f64, within: Duration) 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_clusters_receive_every_point() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
     let clusters = cluster("a", &a, "") + &cluster("b", &b, "");
     let fr = Fluxroute::start(&config(&broker, &clusters, "\"a\", \"b\"")).await;
@@ -114,7 +116,7 @@ async fn two_clusters_receive_every_point() {
 
 /// Shared body of the outage tests: load, take cluster b out, bring it back, compare.
 async fn outage(freeze: bool) {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let (a, mut b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
     let clusters = cluster("a", &a, "") + &cluster("b", &b, "");
     let fr = Fluxroute::start(&config(&broker, &clusters, "\"a\", \"b\"")).await;
@@ -195,7 +197,7 @@ async fn write(fr: &Fluxroute, db: &str, body: &str) {
     assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
 }
 
-fn kafka_settings(broker: &Tansu) -> KafkaSettings {
+fn kafka_settings(broker: &Broker) -> KafkaSettings {
     KafkaSettings {
         brokers: vec![broker.bootstrap()],
         topic: TOPIC.into(),
@@ -211,7 +213,7 @@ fn kafka_settings(broker: &Tansu) -> KafkaSettings {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_field_type_conflict_is_dead_lettered_and_later_batches_flow() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let a = Influxd::start().unwrap();
     a.query("CREATE DATABASE d").unwrap();
     let fr = Fluxroute::start(&config(&broker, &cluster("a", &a, ""), "\"a\"")).await;
@@ -266,7 +268,7 @@ async fn a_field_type_conflict_is_dead_lettered_and_later_batches_flow() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn batches_too_large_for_a_cluster_are_split() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let a = Influxd::start_with(&Options {
         max_body_size: Some(1500),
         ..Options::default()
@@ -290,7 +292,7 @@ async fn batches_too_large_for_a_cluster_are_split() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn databases_are_created_in_log_order_and_on_first_404() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let (a, mut b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
     let clusters = cluster("a", &a, "") + &cluster("b", &b, "");
     let fr = Fluxroute::start(&config(&broker, &clusters, "\"a\", \"b\"")).await;
@@ -324,7 +326,7 @@ async fn databases_are_created_in_log_order_and_on_first_404() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_credentials_pause_one_cluster_without_dead_letters() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let a = Influxd::start().unwrap();
     let b = Influxd::start_with(&Options {
         auth_enabled: true,
@@ -402,7 +404,7 @@ fn lines(prefix: &str, range: std::ops::Range<i64>) -> (String, BTreeSet<String>
 
 #[tokio::test(flavor = "multi_thread")]
 async fn standby_takes_a_down_clusters_writes_until_it_recovers() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let (mut a, s) = (Influxd::start().unwrap(), Influxd::start().unwrap());
     let clusters =
         cluster("a", &a, "standby = \"s\"\nreroute_after = \"1s\"") + &cluster("s", &s, "");
@@ -447,7 +449,7 @@ async fn standby_takes_a_down_clusters_writes_until_it_recovers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rebalancing_under_load_loses_nothing() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
     let clusters = cluster("a", &a, "") + &cluster("b", &b, "");
     let cfg = config(&broker, &clusters, "\"a\", \"b\"");

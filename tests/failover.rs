@@ -7,12 +7,12 @@ mod support;
 use std::time::Duration;
 
 use fluxroute::loadgen::run;
+use support::broker::{Broker, Storage};
 use support::influxd::Influxd;
 use support::points::{acked, stored};
 use support::process::FluxrouteProcess;
-use support::tansu::{Storage, Tansu};
 
-fn config(broker: &Tansu, a: &Influxd, b: &Influxd) -> String {
+fn config(broker: &Broker, a: &Influxd, b: &Influxd) -> String {
     format!(
         r#"
 [queue]
@@ -48,15 +48,9 @@ clusters = ["a", "b"]
     )
 }
 
-// The test broker, tansu 0.6.0, rebalances a group after a member is killed but keeps assigning
-// the dead member's share of the partitions to a phantom member (README, "Differences between
-// the test broker and Kafka"): the survivor gets only half the partitions back, so acknowledged
-// lines stay in the queue undelivered. Run with `--ignored` against a broker that expires dead
-// members as Kafka does.
-#[ignore = "tansu 0.6.0 does not hand a killed member's partitions to the survivor"]
 #[tokio::test(flavor = "multi_thread")]
 async fn survivor_takes_over_when_an_instance_is_killed() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let mut one = FluxrouteProcess::start(dir.path(), "one", &config(&broker, &a, &b)).await;

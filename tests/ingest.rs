@@ -11,9 +11,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fluxroute::queue::kafka::{KafkaConsumerGroup, KafkaSettings};
 use fluxroute::queue::{ConsumerGroup, Event, Record, RecordKind, RecordMeta};
 use reqwest::StatusCode;
+use support::broker::{Broker, Storage};
+use support::config::KAFKA_TEST_PROPERTIES;
 use support::fluxroute::Fluxroute;
 use support::influxd::Influxd;
-use support::tansu::{Storage, Tansu};
 
 const TOPIC: &str = "writes";
 const PARTITIONS: u32 = 4;
@@ -35,6 +36,7 @@ topic = "{TOPIC}"
 partitions = {PARTITIONS}
 linger = "1ms"
 produce_timeout = "2s"
+{KAFKA_TEST_PROPERTIES}
 
 [[clusters]]
 name = "primary"
@@ -147,7 +149,7 @@ async fn send(req: reqwest::RequestBuilder) -> Answer {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn v1_and_v2_writes_land_normalized_in_the_topic() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let fr = Fluxroute::start(&config(&broker.bootstrap(), "")).await;
     let http = support::http_client();
 
@@ -217,7 +219,7 @@ async fn v1_and_v2_writes_land_normalized_in_the_topic() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn create_database_is_a_ddl_record_on_every_partition() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let fr = Fluxroute::start(&config(&broker.bootstrap(), "")).await;
     let http = support::http_client();
     let a = send(
@@ -268,7 +270,7 @@ fn case(name: &'static str, path: &'static str, body: &[u8]) -> Case {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn errors_match_a_real_influxd() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let influxd = Influxd::start().expect("influxd");
     let influx_url = format!("http://{}", influxd.http_addr());
     let fr = Fluxroute::start(&config(&broker.bootstrap(), "")).await;
@@ -384,7 +386,7 @@ async fn errors_match_a_real_influxd() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fluxroute_specific_answers() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let fr = Fluxroute::start(&config(&broker.bootstrap(), "")).await;
     let http = support::http_client();
 
@@ -461,7 +463,7 @@ async fn fluxroute_specific_answers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn auth_forms_and_answers() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let users = r#"
 [[ingest.users]]
 name = "telegraf"
@@ -523,7 +525,7 @@ databases = ["telegraf"]
 
 #[tokio::test(flavor = "multi_thread")]
 async fn broker_down_gives_503_then_recovers_without_restart() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let fr = Fluxroute::start(&config(&broker.bootstrap(), "")).await;
     let http = support::http_client();
     let write = || {
@@ -568,7 +570,7 @@ async fn broker_down_gives_503_then_recovers_without_restart() {
 #[tokio::test(flavor = "multi_thread")]
 async fn overload_is_shed_before_reading_the_body() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let fr = Fluxroute::start(&config(&broker.bootstrap(), "max_concurrent_requests = 1")).await;
     let http = support::http_client();
 
@@ -623,7 +625,7 @@ async fn overload_is_shed_before_reading_the_body() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_body_times_out_and_frees_its_slot() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let fr = Fluxroute::start(&config(
         &broker.bootstrap(),
         "max_concurrent_requests = 1\nbody_read_timeout = \"1s\"",

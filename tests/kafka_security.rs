@@ -1,11 +1,11 @@
 //! Kafka security end to end: SASL/SCRAM (SHA-256 and SHA-512) and TLS to a real broker that
-//! requires authentication (`tansu broker --authentication`), writes through the ingest arriving
+//! requires authentication (`nisshi broker --authentication`), writes through the ingest arriving
 //! in a real `influxd` via the drain; clear start-up errors for refused credentials and
 //! untrusted certificates (the binary as a child process); `/health` failing while the broker
 //! refuses the credentials, and recovering; no property that turns TLS verification off.
 //!
-//! tansu 0.6.0 cannot serve TLS itself (README, "Kafka security"), so the TLS tests put a TLS
-//! front ([`support::tansu::TlsFront`], rustls) before the broker and have the broker advertise
+//! nisshi 0.6.0 cannot serve TLS itself (README, "Kafka security"), so the TLS tests put a TLS
+//! front ([`support::broker::TlsFront`], rustls) before the broker and have the broker advertise
 //! it: librdkafka's handshake, certificate and host name verification and SASL inside TLS are
 //! real, with a CA made here by `rcgen`.
 #![allow(clippy::unwrap_used)]
@@ -17,10 +17,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::broker::{authenticated, Broker, Options, Scram, ScramUser, TlsFront};
 use support::fluxroute::Fluxroute;
 use support::influxd::Influxd;
 use support::process::{free_port, FluxrouteProcess};
-use support::tansu::{authenticated, Options, Scram, ScramUser, Tansu, TlsFront};
 
 const USER: &str = "fluxroute";
 const PASSWORD: &str = "s3cret-Kafka-pw";
@@ -49,10 +49,10 @@ fn pki(names: &[&str]) -> Pki {
 }
 
 /// A broker requiring SCRAM authentication behind a TLS front serving `pki`'s certificate.
-fn tls_broker(users: &[ScramUser], pki: &Pki) -> (Tansu, TlsFront) {
+fn tls_broker(users: &[ScramUser], pki: &Pki) -> (Broker, TlsFront) {
     let listener = TlsFront::bind();
     let front_addr = listener.local_addr().unwrap();
-    let broker = Tansu::start_authenticated(
+    let broker = Broker::start_authenticated(
         users,
         Options {
             advertised: Some(front_addr.to_string()),
@@ -84,6 +84,8 @@ partitions = 2
 linger = "1ms"
 {kafka_extra}
 [queue.kafka.properties]
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "1000"
 {properties}
 [shutdown]
 grace = "5s"
@@ -244,7 +246,7 @@ fn error_line(output: &str) -> &str {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn scram_sha256_over_plaintext_delivers_writes_and_keeps_secrets_out_of_views() {
-    let broker = Tansu::start_authenticated(
+    let broker = Broker::start_authenticated(
         &[ScramUser::new(USER, PASSWORD, Scram::Sha256)],
         Options::default(),
     );
@@ -297,7 +299,7 @@ async fn scram_sha512_over_tls_with_a_verified_ca_delivers_writes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_credentials_stop_start_up_at_once_naming_the_broker() {
-    let broker = Tansu::start_authenticated(
+    let broker = Broker::start_authenticated(
         &[ScramUser::new(USER, PASSWORD, Scram::Sha256)],
         Options::default(),
     );
@@ -401,7 +403,7 @@ async fn untrusted_or_misnamed_certificates_stop_start_up_unless_insecure_skip_v
 #[tokio::test(flavor = "multi_thread")]
 async fn health_fails_while_the_broker_refuses_the_credentials_and_recovers() {
     let user = ScramUser::new(USER, PASSWORD, Scram::Sha256);
-    let mut broker = Tansu::start_authenticated(std::slice::from_ref(&user), Options::default());
+    let mut broker = Broker::start_authenticated(std::slice::from_ref(&user), Options::default());
     let a = Influxd::start().unwrap();
     let properties = sasl("SASL_PLAINTEXT", Scram::Sha256, USER, PASSWORD);
     let fr = Fluxroute::start(&config(&broker.bootstrap(), "", &properties, Some(&a))).await;
@@ -409,7 +411,7 @@ async fn health_fails_while_the_broker_refuses_the_credentials_and_recovers() {
     write_ok(&fr.url(), "sec", &first).await;
     assert_eq!(health(&fr.url()).await.0, 200);
 
-    // The user is removed while the router runs (tansu's user commands need a broker without
+    // The user is removed while the router runs (the broker's user commands need a broker without
     // authentication, so it restarts twice); reconnecting now fails authentication.
     broker.restart_with(Options::default());
     broker.delete_user(USER, Scram::Sha256);

@@ -6,9 +6,9 @@ mod support;
 use std::time::Duration;
 
 use fluxroute::loadgen::run;
+use support::broker::{Broker, Storage};
 use support::fluxroute::Fluxroute;
 use support::influxd::Influxd;
-use support::tansu::{Storage, Tansu};
 
 fn client() -> reqwest::Client {
     support::http_client()
@@ -130,7 +130,7 @@ async fn failures_are_counted_not_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loadgen_writes_through_fluxroute_v1_and_v2() {
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let fr = Fluxroute::start(&support::config::kafka_ingest_only(
         &broker.bootstrap(),
         2,

@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use fluxroute::loadgen::run;
 use serde_json::Value;
+use support::broker::{Broker, Storage};
+use support::config::KAFKA_TEST_PROPERTIES;
 use support::fluxroute::Fluxroute;
 use support::influxd::Influxd;
-use support::tansu::{Storage, Tansu};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const PROMETHEUS_BIN: &str = "/usr/bin/prometheus";
@@ -573,7 +574,7 @@ async fn write_refused_lines(fr: &Fluxroute, measurement: &str, dead_letters: f6
 #[tokio::test(flavor = "multi_thread")]
 async fn prometheus_evaluates_every_dashboard_query_and_rule_and_fires_cluster_down() {
     require_bin(PROMETHEUS_BIN);
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let (a, mut b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
     let clusters =
         cluster("a", &a, "") + &cluster("b", &b, "standby = \"a\"\nreroute_after = \"1s\"");
@@ -588,6 +589,7 @@ brokers = ["{}"]
 topic = "{TOPIC}"
 partitions = 4
 linger = "1ms"
+{KAFKA_TEST_PROPERTIES}
 [shutdown]
 grace = "5s"
 {clusters}

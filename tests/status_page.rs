@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use support::broker::{Broker, Storage};
+use support::config::KAFKA_TEST_PROPERTIES;
 use support::fluxroute::Fluxroute;
 use support::influxd::Influxd;
 use support::points::wait_for_points;
-use support::tansu::{Storage, Tansu};
 
 const TOKEN: &str = "page-token-1";
 
@@ -34,7 +35,7 @@ const VIRTUAL_TIME_BUDGET_MS: u32 = 5000;
 /// The page source, for the static checks.
 const PAGE: &str = include_str!("../src/admin/page.html");
 
-fn config(broker: &Tansu, a: &Influxd, b: &Influxd) -> String {
+fn config(broker: &Broker, a: &Influxd, b: &Influxd) -> String {
     format!(
         r#"
 [admin]
@@ -46,6 +47,7 @@ brokers = ["{broker}"]
 topic = "writes"
 partitions = 2
 linger = "1ms"
+{KAFKA_TEST_PROPERTIES}
 [shutdown]
 grace = "5s"
 {clusters}
@@ -207,7 +209,7 @@ async fn status_page_in_headless_chromium_shows_clusters_up_then_down() {
         "{CHROMIUM} not found: install Debian's Chromium with `apt-get install -y chromium` \
          (scripts/test does this)"
     );
-    let broker = Tansu::start(Storage::Memory);
+    let broker = Broker::start(Storage::Memory);
     let a = Influxd::start().unwrap();
     let mut b = Influxd::start().unwrap();
     let env = HashMap::from([("ADMIN_TOKEN".to_owned(), TOKEN.to_owned())]);

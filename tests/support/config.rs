@@ -27,6 +27,15 @@ health_fall = 2
     )
 }
 
+/// `[queue.kafka.properties]` for tests: group timeouts short enough for a test. The test broker
+/// holds every JoinGroup for `session.timeout.ms / 2` (README, broker differences), so
+/// librdkafka's default of 45 s would make each join wait 22.5 s; 6 s is Kafka's minimum.
+pub const KAFKA_TEST_PROPERTIES: &str = r#"[queue.kafka.properties]
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "1000"
+"max.poll.interval.ms" = "10000"
+"#;
+
 /// fluxroute on Kafka at `bootstrap` (topic `writes`, `partitions`) that accepts writes for
 /// `databases` and routes them to a cluster on a closed port: for tests of the ingest side.
 pub fn kafka_ingest_only(bootstrap: &str, partitions: u32, databases: &[&str]) -> String {
@@ -43,6 +52,7 @@ backend = "kafka"
 brokers = ["{bootstrap}"]
 topic = "writes"
 partitions = {partitions}
+{KAFKA_TEST_PROPERTIES}
 [[clusters]]
 name = "c"
 api = "v1"

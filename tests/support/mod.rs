@@ -2,6 +2,7 @@
 //! Every service runs on free loopback ports in its own temp dir and stops on drop.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod broker;
 pub mod config;
 pub mod faultproxy;
 pub mod fluxroute;
@@ -9,7 +10,6 @@ pub mod influxd;
 pub mod pki;
 pub mod points;
 pub mod process;
-pub mod tansu;
 
 use std::time::Duration;
 

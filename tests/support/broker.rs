@@ -1,17 +1,18 @@
-//! A real Kafka-protocol broker (`tansu`) on a free loopback port, in its own temp dir.
+//! A real Kafka-protocol broker (`nisshi` 0.6.0, formerly published as `tansu`) on a free
+//! loopback port, in its own temp dir.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Where `scripts/test` installs the broker; `FLUXROUTE_TANSU` overrides.
-pub fn tansu_binary() -> PathBuf {
-    if let Ok(p) = std::env::var("FLUXROUTE_TANSU") {
+/// Where `scripts/test` installs the broker; `FLUXROUTE_BROKER` overrides.
+pub fn broker_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("FLUXROUTE_BROKER") {
         return PathBuf::from(p);
     }
     let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-    PathBuf::from(home).join(".cache/fluxroute/tansu-0.6.0/bin/tansu")
+    PathBuf::from(home).join(".cache/fluxroute/nisshi-0.6.0/bin/nisshi")
 }
 
 /// How the broker stores data.
@@ -35,7 +36,7 @@ pub struct Options {
 
 /// A running broker; killed on drop.
 #[derive(Debug)]
-pub struct Tansu {
+pub struct Broker {
     child: Option<Child>,
     addr: SocketAddr,
     storage: Storage,
@@ -50,19 +51,19 @@ fn free_port() -> u16 {
         .expect("binding a free loopback port")
 }
 
-impl Tansu {
+impl Broker {
     /// Starts a broker and waits until it accepts connections.
-    pub fn start(storage: Storage) -> Tansu {
-        Tansu::start_with(storage, Options::default())
+    pub fn start(storage: Storage) -> Broker {
+        Broker::start_with(storage, Options::default())
     }
 
     /// Starts a broker with [`Options`] and waits until it accepts connections.
-    pub fn start_with(storage: Storage, options: Options) -> Tansu {
+    pub fn start_with(storage: Storage, options: Options) -> Broker {
         let dir = tempfile::tempdir().expect("temp dir for the broker");
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port())
             .parse()
             .expect("socket address");
-        let mut t = Tansu {
+        let mut t = Broker {
             child: None,
             addr,
             storage,
@@ -74,22 +75,22 @@ impl Tansu {
     }
 
     fn spawn(&mut self) {
-        let bin = tansu_binary();
+        let bin = broker_binary();
         assert!(
             bin.exists(),
-            "the Kafka-protocol broker is missing at {}: run ./scripts/test (it runs `cargo install tansu \
-             --version 0.6.0 --locked --features dynostore,libsql --root ~/.cache/fluxroute/tansu-0.6.0`)",
+            "the Kafka-protocol broker is missing at {}: run ./scripts/test (it runs `cargo install nisshi \
+             --version 0.6.0 --locked --features dynostore,libsql --root ~/.cache/fluxroute/nisshi-0.6.0`)",
             bin.display()
         );
         let storage = match self.storage {
-            Storage::Memory => "memory://tansu/".to_owned(),
-            // tansu resolves the path against its working directory, which is the temp dir.
-            Storage::Sqlite => "sqlite://tansu.db".to_owned(),
+            Storage::Memory => "memory://nisshi/".to_owned(),
+            // The broker resolves the path against its working directory, which is the temp dir.
+            Storage::Sqlite => "sqlite://broker.db".to_owned(),
         };
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.path().join("tansu.log"))
+            .open(self.dir.path().join("broker.log"))
             .expect("broker log file");
         let child = Command::new(&bin)
             .arg("broker")
@@ -107,7 +108,10 @@ impl Tansu {
             .arg(storage)
             .args(&self.options.extra_args)
             .current_dir(self.dir.path())
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("FLUXROUTE_BROKER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
@@ -151,7 +155,7 @@ impl Tansu {
 
     /// The broker's log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default()
     }
 
     /// The broker's directory.
@@ -203,16 +207,16 @@ impl Tansu {
     /// Starts a broker that requires SASL/SCRAM authentication (`--authentication`), knowing
     /// `users`, with `options` (its `extra_args` come after `--authentication`).
     ///
-    /// tansu's `user create` does not authenticate, and a broker that requires authentication
-    /// refuses it (`NotAuthenticated`, the client sees "early eof"); tansu keeps users in its
+    /// The broker's `user create` does not authenticate, and a broker that requires authentication
+    /// refuses it (`NotAuthenticated`, the client sees "early eof"); it keeps users in its
     /// storage. So the broker starts on SQLite storage without authentication, the users are
     /// created, and it restarts on the same storage with `--authentication`.
-    pub fn start_authenticated(users: &[ScramUser], options: Options) -> Tansu {
+    pub fn start_authenticated(users: &[ScramUser], options: Options) -> Broker {
         let open = Options {
             advertised: options.advertised.clone(),
             extra_args: Vec::new(),
         };
-        let mut t = Tansu::start_with(Storage::Sqlite, open);
+        let mut t = Broker::start_with(Storage::Sqlite, open);
         for u in users {
             t.create_user(u);
         }
@@ -220,35 +224,35 @@ impl Tansu {
         t
     }
 
-    /// Runs `tansu user create` against this broker (which must not require authentication;
-    /// see [`Tansu::start_authenticated`]). Creating an existing user replaces its password.
+    /// Runs `nisshi user create` against this broker (which must not require authentication;
+    /// see [`Broker::start_authenticated`]). Creating an existing user replaces its password.
     pub fn create_user(&self, user: &ScramUser) {
         self.user_command(&[
             "create",
             &user.name,
             &user.password,
             "--mechanism",
-            user.mechanism.tansu_name(),
+            user.mechanism.broker_name(),
         ]);
     }
 
-    /// Runs `tansu user delete` against this broker (which must not require authentication).
+    /// Runs `nisshi user delete` against this broker (which must not require authentication).
     pub fn delete_user(&self, name: &str, mechanism: Scram) {
-        self.user_command(&["delete", name, "--mechanism", mechanism.tansu_name()]);
+        self.user_command(&["delete", name, "--mechanism", mechanism.broker_name()]);
     }
 
     fn user_command(&self, args: &[&str]) {
-        let out = Command::new(tansu_binary())
+        let out = Command::new(broker_binary())
             .arg("user")
             .args(args)
             .arg("--broker")
             .arg(format!("tcp://{}", self.addr))
             .stdin(Stdio::null())
             .output()
-            .expect("running tansu user");
+            .expect("running nisshi user");
         assert!(
             out.status.success(),
-            "tansu user {} failed ({}): {}{}\nbroker log:\n{}",
+            "nisshi user {} failed ({}): {}{}\nbroker log:\n{}",
             args.first().copied().unwrap_or_default(),
             out.status,
             String::from_utf8_lossy(&out.stdout),
@@ -268,7 +272,7 @@ pub fn authenticated(options: Options) -> Options {
     }
 }
 
-/// A SCRAM mechanism tansu can store credentials for.
+/// A SCRAM mechanism the broker can store credentials for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scram {
     /// SCRAM-SHA-256.
@@ -278,7 +282,7 @@ pub enum Scram {
 }
 
 impl Scram {
-    fn tansu_name(self) -> &'static str {
+    fn broker_name(self) -> &'static str {
         match self {
             Scram::Sha256 => "scram256",
             Scram::Sha512 => "scram512",
@@ -294,7 +298,7 @@ impl Scram {
     }
 }
 
-/// A user for [`Tansu::start_authenticated`].
+/// A user for [`Broker::start_authenticated`].
 #[derive(Debug, Clone)]
 pub struct ScramUser {
     /// User name.
@@ -316,16 +320,32 @@ impl ScramUser {
     }
 }
 
-impl Drop for Tansu {
+impl Drop for Broker {
     fn drop(&mut self) {
         self.kill();
+        // A failing test shows what the broker said (its temp dir goes with it).
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(60)..];
+            eprintln!(
+                "--- last lines of the broker's log ---\n{}",
+                tail.join("\n")
+            );
+            // FLUXROUTE_BROKER_LOG_DIR keeps the whole log of a failing test.
+            if let Ok(dir) = std::env::var("FLUXROUTE_BROKER_LOG_DIR") {
+                let to = Path::new(&dir).join(format!("broker-{}.log", self.addr.port()));
+                let _ = std::fs::write(&to, &log);
+                eprintln!("the broker's whole log: {}", to.display());
+            }
+        }
     }
 }
 
 /// A TLS front for a broker: accepts TLS on a loopback port with a given certificate and key,
 /// and forwards the decrypted bytes to the broker's plaintext port, both ways.
 ///
-/// tansu 0.6.0 cannot serve TLS (its `--cert` and `--key` cannot be given together, and its
+/// nisshi 0.6.0 (as tansu 0.6.0 before it) cannot serve TLS (its `--cert` and `--key` cannot be given together, and its
 /// listener never uses the TLS configuration: README, "Kafka security"). Tests of TLS to the
 /// brokers put this in front of the broker and have the broker advertise the front's address,
 /// so librdkafka's TLS handshake, certificate and host name verification, and SASL inside TLS
