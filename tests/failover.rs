@@ -1,5 +1,6 @@
-//! Two fluxroute processes in one deployment (same consumer groups): kill -9 one under load; the
-//! survivor takes over its partitions and every acknowledged line reaches every cluster.
+//! Several fluxroute processes in one deployment (one topic, the same consumer groups), as across
+//! machines: routers are killed with kill -9 under load, the survivors take over their
+//! partitions, and every acknowledged line reaches every cluster.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -10,9 +11,13 @@ use fluxroute::loadgen::run;
 use support::broker::{Broker, Storage};
 use support::influxd::Influxd;
 use support::points::{acked, stored};
-use support::process::FluxrouteProcess;
+use support::process::{free_port, FluxrouteProcess};
 
 fn config(broker: &Broker, a: &Influxd, b: &Influxd) -> String {
+    config_with_partitions(broker, a, b, 4)
+}
+
+fn config_with_partitions(broker: &Broker, a: &Influxd, b: &Influxd, partitions: u32) -> String {
     format!(
         r#"
 [queue]
@@ -20,7 +25,7 @@ backend = "kafka"
 [queue.kafka]
 brokers = ["{broker}"]
 topic = "writes"
-partitions = 4
+partitions = {partitions}
 linger = "1ms"
 [queue.kafka.properties]
 "session.timeout.ms" = "6000"
@@ -110,6 +115,123 @@ async fn survivor_takes_over_when_an_instance_is_killed() {
                 want.difference(&have).count(),
                 one.log(),
                 two.log()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// Loadgen against `url` for `secs`, recording what was acknowledged in `record`.
+fn load(
+    url: String,
+    record: &std::path::Path,
+    secs: u32,
+) -> tokio::task::JoinHandle<fluxroute::loadgen::Report> {
+    let duration = format!("{secs}s");
+    let args = support::loadgen_args([
+        "loadgen",
+        "--url",
+        &url,
+        "--db",
+        "metrics",
+        "--batch-size",
+        "200",
+        "--connections",
+        "1",
+        "--hosts",
+        "20",
+        "--rate",
+        "2000",
+        "--duration",
+        &duration,
+        "--quiet",
+        "--record-acked",
+        record.to_str().unwrap(),
+    ]);
+    tokio::spawn(async move { run(&args).await.unwrap() })
+}
+
+/// Three routers on one topic of 12 partitions delivering to two clusters: kill -9 one, then a
+/// second (the last one holds every partition), then restart both on their ports, all under
+/// load on every router. Every acknowledged line reaches both clusters.
+#[tokio::test(flavor = "multi_thread")]
+async fn three_routers_two_killed_then_restarted() {
+    let broker = Broker::start(Storage::Memory);
+    let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with_partitions(&broker, &a, &b, 12);
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let mut routers = Vec::new();
+    for (i, &(ingest, admin)) in ports.iter().enumerate() {
+        routers.push(
+            FluxrouteProcess::start_on(dir.path(), &format!("r{i}"), &cfg, ingest, admin).await,
+        );
+    }
+    support::http_client()
+        .post(format!("{}/query", routers[0].url()))
+        .query(&[("q", "CREATE DATABASE metrics")])
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+
+    // The fault schedule (times, not waits for outcomes): loads run 16 s on every router; r0 is
+    // killed at 3 s, r1 at 6 s, both come back at 10 s on their ports.
+    let records: Vec<_> = (0..3)
+        .map(|i| dir.path().join(format!("r{i}.lp")))
+        .collect();
+    let loads: Vec<_> = (0..3)
+        .map(|i| load(routers[i].url(), &records[i], 16))
+        .collect();
+    let t0 = tokio::time::Instant::now();
+    tokio::time::sleep_until(t0 + Duration::from_secs(3)).await;
+    routers[0].kill9();
+    tokio::time::sleep_until(t0 + Duration::from_secs(6)).await;
+    routers[1].kill9();
+    tokio::time::sleep_until(t0 + Duration::from_secs(10)).await;
+    for i in 0..2 {
+        let (ingest, admin) = ports[i];
+        routers[i] =
+            FluxrouteProcess::start_on(dir.path(), &format!("r{i}-again"), &cfg, ingest, admin)
+                .await;
+    }
+    let mut reports = Vec::new();
+    for l in loads {
+        reports.push(l.await.unwrap());
+    }
+    assert_eq!(
+        reports[2].requests_failed, 0,
+        "the router never killed answered every request: {}",
+        reports[2]
+    );
+    for (i, r) in reports.iter().enumerate() {
+        assert!(r.lines_acked > 0, "router {i} acknowledged nothing: {r}");
+    }
+    let mut want = std::collections::BTreeSet::new();
+    for rec in &records {
+        want.extend(acked(rec));
+    }
+    let total: u64 = reports.iter().map(|r| r.lines_acked).sum();
+    assert_eq!(want.len() as u64, total);
+    for cluster in [&a, &b] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let have = stored(cluster, "metrics");
+            if want.is_subset(&have) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{}: {} of {} acknowledged points missing; router logs:\n{}",
+                cluster.url(),
+                want.difference(&have).count(),
+                want.len(),
+                routers
+                    .iter()
+                    .map(|r| r.log())
+                    .collect::<Vec<_>>()
+                    .join("\n----\n")
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }

@@ -14,7 +14,7 @@ use conformance::Ctx;
 use fluxroute::queue::embedded::{EmbeddedQueue, EmbeddedSettings, FsyncPolicy, RetentionSettings};
 use fluxroute::queue::kafka::{KafkaQueue, KafkaSettings};
 use fluxroute::queue::Queue;
-use support::tansu::{Storage, Tansu};
+use support::broker::{Broker, Storage};
 
 fn embedded(dir: &tempfile::TempDir) -> Arc<dyn Queue> {
     Arc::new(
@@ -29,7 +29,7 @@ fn embedded(dir: &tempfile::TempDir) -> Arc<dyn Queue> {
     )
 }
 
-async fn kafka(broker: &Tansu) -> Arc<dyn Queue> {
+async fn kafka(broker: &Broker) -> Arc<dyn Queue> {
     let settings = KafkaSettings {
         brokers: vec![broker.bootstrap()],
         topic: "conformance".into(),
@@ -38,7 +38,15 @@ async fn kafka(broker: &Tansu) -> Arc<dyn Queue> {
         max_record_bytes: 1024 * 1024,
         linger: Duration::from_millis(1),
         produce_timeout: Duration::from_secs(10),
-        properties: BTreeMap::new(),
+        // Group timeouts for tests: the broker holds each JoinGroup for session.timeout.ms / 2.
+        properties: BTreeMap::from(
+            [
+                ("session.timeout.ms", "6000"),
+                ("heartbeat.interval.ms", "1000"),
+                ("max.poll.interval.ms", "10000"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        ),
         client_metrics: None,
     };
     Arc::new(
@@ -65,7 +73,7 @@ macro_rules! kafka_case {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         $(#[$attr])*
         async fn $case() {
-            let broker = Tansu::start(Storage::Memory);
+            let broker = Broker::start(Storage::Memory);
             let mut ctx = Ctx::new(kafka(&broker).await, stringify!($case));
             ctx.deadline = Duration::from_secs(60);
             conformance::$case(ctx).await;
@@ -89,12 +97,8 @@ mod kafka_backend {
     kafka_case!(redelivery_of_uncommitted);
     kafka_case!(ddl_records);
     kafka_case!(large_records);
-    // A member that leaves its group and a new member of the same group joining right after, in
-    // one process: on tansu 0.6.0 the new member starts at another position than the group
-    // committed (README, broker differences). A drain resuming across a process restart on
-    // tansu works (`tests/drain.rs`, refused credentials).
-    kafka_case!(resume_from_committed, #[ignore = "tansu 0.6.0: an in-process rejoin resumes at the wrong position"]);
-    kafka_case!(independent_groups, #[ignore = "tansu 0.6.0: an in-process rejoin resumes at the wrong position"]);
+    kafka_case!(resume_from_committed);
+    kafka_case!(independent_groups);
 }
 
 /// The whole suite on one shared store, as on one shared Kafka topic.
