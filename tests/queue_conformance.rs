@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use conformance::contract::ControlBackend;
 use conformance::Ctx;
 use fluxroute::queue::embedded::{EmbeddedQueue, EmbeddedSettings, FsyncPolicy, RetentionSettings};
 use fluxroute::queue::kafka::{KafkaQueue, KafkaSettings};
@@ -29,8 +30,8 @@ fn embedded(dir: &tempfile::TempDir) -> Arc<dyn Queue> {
     )
 }
 
-async fn kafka(broker: &Broker) -> Arc<dyn Queue> {
-    let settings = KafkaSettings {
+fn kafka_settings(broker: &Broker) -> KafkaSettings {
+    KafkaSettings {
         brokers: vec![broker.bootstrap()],
         topic: "conformance".into(),
         partitions: 4,
@@ -48,9 +49,12 @@ async fn kafka(broker: &Broker) -> Arc<dyn Queue> {
             .map(|(k, v)| (k.to_owned(), v.to_owned())),
         ),
         client_metrics: None,
-    };
+    }
+}
+
+async fn kafka(broker: &Broker) -> Arc<dyn Queue> {
     Arc::new(
-        KafkaQueue::connect(settings, Duration::from_secs(30))
+        KafkaQueue::connect(kafka_settings(broker), Duration::from_secs(30))
             .await
             .expect("connect to the broker"),
     )
@@ -66,6 +70,15 @@ macro_rules! embedded_case {
             conformance::$case(ctx).await;
         }
     };
+    (contract $case:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let dir = tempfile::tempdir().unwrap();
+            let mut ctx = Ctx::new(embedded(&dir), stringify!($case));
+            ctx.deadline = Duration::from_secs(10);
+            conformance::contract::$case(ctx).await;
+        }
+    };
 }
 
 macro_rules! kafka_case {
@@ -79,6 +92,16 @@ macro_rules! kafka_case {
             conformance::$case(ctx).await;
         }
     };
+    (contract $case:ident $(, #[$attr:meta])*) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attr])*
+        async fn $case() {
+            let broker = Broker::start(Storage::Memory);
+            let mut ctx = Ctx::new(kafka(&broker).await, stringify!($case));
+            ctx.deadline = Duration::from_secs(60);
+            conformance::contract::$case(ctx).await;
+        }
+    };
 }
 
 mod embedded_backend {
@@ -89,6 +112,22 @@ mod embedded_backend {
     embedded_case!(independent_groups);
     embedded_case!(ddl_records);
     embedded_case!(large_records);
+    embedded_case!(contract seek_to_time);
+    embedded_case!(contract seek_past_the_end);
+    embedded_case!(contract pause_resume);
+    embedded_case!(contract lag_and_positions);
+    embedded_case!(contract seeding);
+    embedded_case!(contract flush_and_health);
+    embedded_case!(contract dead_letters);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn control_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = Ctx::new(embedded(&dir), "control_store");
+        ctx.deadline = Duration::from_secs(10);
+        let backend = ControlBackend::File(dir.path().join("control.json"));
+        conformance::contract::control_store(ctx, backend).await;
+    }
 }
 
 mod kafka_backend {
@@ -99,6 +138,25 @@ mod kafka_backend {
     kafka_case!(large_records);
     kafka_case!(resume_from_committed);
     kafka_case!(independent_groups);
+    kafka_case!(contract seek_to_time);
+    // nisshi 0.6.0 answers a ListOffsets by timestamp after every record with offset 0 where
+    // Kafka answers -1 (the end): README, broker differences. Passes against Kafka semantics
+    // only; the broker needs a patch before this case can run here.
+    kafka_case!(contract seek_past_the_end, #[ignore = "nisshi 0.6.0 answers offset 0, not the end, for a time after every record"]);
+    kafka_case!(contract pause_resume);
+    kafka_case!(contract lag_and_positions);
+    kafka_case!(contract seeding);
+    kafka_case!(contract flush_and_health);
+    kafka_case!(contract dead_letters);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn control_store() {
+        let broker = Broker::start(Storage::Memory);
+        let mut ctx = Ctx::new(kafka(&broker).await, "control_store");
+        ctx.deadline = Duration::from_secs(60);
+        let backend = ControlBackend::Kafka(kafka_settings(&broker));
+        conformance::contract::control_store(ctx, backend).await;
+    }
 }
 
 /// The whole suite on one shared store, as on one shared Kafka topic.

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)] // each runner uses the cases it needs
 
+pub(crate) mod contract;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
