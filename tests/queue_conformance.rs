@@ -52,6 +52,12 @@ fn kafka_settings(broker: &Broker) -> KafkaSettings {
     }
 }
 
+/// The embedded backend's control store where `fluxroute serve` keeps it: beside the queue's
+/// directory, named after it (`app.rs`, `open_control`).
+fn file_control(dir: &tempfile::TempDir) -> ControlBackend {
+    ControlBackend::File(dir.path().join("queue-control.json"))
+}
+
 async fn kafka(broker: &Broker) -> Arc<dyn Queue> {
     Arc::new(
         KafkaQueue::connect(kafka_settings(broker), Duration::from_secs(30))
@@ -114,9 +120,13 @@ mod embedded_backend {
     embedded_case!(large_records);
     embedded_case!(contract seek_to_time);
     embedded_case!(contract seek_past_the_end);
+    embedded_case!(paused_from_the_start);
+    embedded_case!(pause_only_rebalance_events);
+    embedded_case!(dead_letter_paging);
     embedded_case!(contract pause_resume);
     embedded_case!(contract lag_and_positions);
     embedded_case!(contract seeding);
+    embedded_case!(contract resume_mid_batch);
     embedded_case!(contract flush_and_health);
     embedded_case!(contract dead_letters);
 
@@ -125,8 +135,16 @@ mod embedded_backend {
         let dir = tempfile::tempdir().unwrap();
         let mut ctx = Ctx::new(embedded(&dir), "control_store");
         ctx.deadline = Duration::from_secs(10);
-        let backend = ControlBackend::File(dir.path().join("control.json"));
+        let backend = file_control(&dir);
         conformance::contract::control_store(ctx, backend).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn control_updates() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = Ctx::new(embedded(&dir), "control_updates");
+        ctx.deadline = Duration::from_secs(10);
+        conformance::control_updates(ctx, file_control(&dir)).await;
     }
 }
 
@@ -143,9 +161,14 @@ mod kafka_backend {
     // Kafka answers -1 (the end): README, broker differences. Passes against Kafka semantics
     // only; the broker needs a patch before this case can run here.
     kafka_case!(contract seek_past_the_end, #[ignore = "nisshi 0.6.0 answers offset 0, not the end, for a time after every record"]);
+    kafka_case!(seek_before_assignment);
+    kafka_case!(paused_from_the_start);
+    kafka_case!(pause_only_rebalance_events);
+    kafka_case!(dead_letter_paging);
     kafka_case!(contract pause_resume);
     kafka_case!(contract lag_and_positions);
     kafka_case!(contract seeding);
+    kafka_case!(contract resume_mid_batch);
     kafka_case!(contract flush_and_health);
     kafka_case!(contract dead_letters);
 
@@ -156,6 +179,15 @@ mod kafka_backend {
         ctx.deadline = Duration::from_secs(60);
         let backend = ControlBackend::Kafka(kafka_settings(&broker));
         conformance::contract::control_store(ctx, backend).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn control_updates() {
+        let broker = Broker::start(Storage::Memory);
+        let mut ctx = Ctx::new(kafka(&broker).await, "control_updates");
+        ctx.deadline = Duration::from_secs(60);
+        let backend = ControlBackend::Kafka(kafka_settings(&broker));
+        conformance::control_updates(ctx, backend).await;
     }
 }
 

@@ -941,10 +941,13 @@ impl Queue for KafkaQueue {
     }
 }
 
-/// Collects rebalance events for [`KafkaConsumerGroup::poll`] to hand out in order.
+/// Collects rebalance events for [`KafkaConsumerGroup::poll`] to hand out in order, and keeps a
+/// paused member's newly assigned partitions paused.
 #[derive(Debug, Default)]
 struct RebalanceLog {
     events: Mutex<VecDeque<Event>>,
+    /// Set while the member is paused ([`ConsumerGroup::set_paused`]).
+    paused: std::sync::atomic::AtomicBool,
 }
 
 fn partitions_of(tpl: &TopicPartitionList) -> Vec<u32> {
@@ -965,9 +968,16 @@ impl ConsumerContext for RebalanceLog {
         }
     }
 
-    fn post_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
+                // Pause here, inside the rebalance: the same `recv` that ran this callback may
+                // already return a fetched record of these partitions.
+                if self.paused.load(std::sync::atomic::Ordering::SeqCst) {
+                    if let Err(e) = c.pause(tpl) {
+                        tracing::warn!(error = %e, "pausing newly assigned partitions");
+                    }
+                }
                 if let Ok(mut ev) = self.events.lock() {
                     ev.push_back(Event::Assigned(partitions_of(tpl)));
                 }
@@ -981,7 +991,6 @@ impl ConsumerContext for RebalanceLog {
 /// One member of a Kafka consumer group reading the writes topic.
 pub struct KafkaConsumerGroup {
     consumer: Arc<StreamConsumer<RebalanceLog>>,
-    paused: std::sync::atomic::AtomicBool,
     /// Set while an offset commit is inside librdkafka (which may wait for a coordinator that
     /// never answers): a drain never waits on it longer than [`COMMIT_TIMEOUT`] and never
     /// stacks a second blocked commit behind it.
@@ -1044,7 +1053,6 @@ impl KafkaConsumerGroup {
         })?;
         Ok(KafkaConsumerGroup {
             consumer: Arc::new(consumer),
-            paused: std::sync::atomic::AtomicBool::new(false),
             commit_pending: Arc::default(),
             group: group.to_owned(),
             topic: settings.topic.clone(),
@@ -1056,7 +1064,12 @@ impl KafkaConsumerGroup {
         if let Ok(mut ev) = self.consumer.context().events.lock() {
             out.extend(ev.drain(..));
         }
-        if self.paused.load(std::sync::atomic::Ordering::SeqCst) {
+        if self
+            .consumer
+            .context()
+            .paused
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
             for ev in &out[start..] {
                 if let Event::Assigned(parts) = ev {
                     let mut tpl = TopicPartitionList::new();
@@ -1195,7 +1208,9 @@ impl ConsumerGroup for KafkaConsumerGroup {
     }
 
     async fn set_paused(&self, paused: bool) -> Result<(), Error> {
-        self.paused
+        self.consumer
+            .context()
+            .paused
             .store(paused, std::sync::atomic::Ordering::SeqCst);
         let assignment = self.consumer.assignment().map_err(|e| {
             Error::unavailable(format!("reading the assignment of group {}", self.group), e)

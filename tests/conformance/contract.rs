@@ -2,8 +2,9 @@
 //! resume, lag and committed positions, group positions and seeding, flush and health, dead
 //! letters, and the control store.
 //!
-//! These cases read partition ends and purge dead letters, so each runs on a queue of its own
-//! (a fresh store or broker per case), not in [`super::all`].
+//! Each runs on a queue of its own (a fresh store or broker per case), and one after another on
+//! one shared store in [`super::all`], where a case's records are the last of each partition
+//! while it runs.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -470,4 +471,28 @@ pub(crate) async fn control_store(ctx: Ctx, backend: ControlBackend) {
         .await
         .expect("follow returns once cancelled")
         .expect("follower task");
+}
+
+/// A group that committed a position in the middle of what the producer sent in one call (one
+/// batch on Kafka) resumes exactly there: the records after the position in that batch are not
+/// skipped.
+pub(crate) async fn resume_mid_batch(ctx: Ctx) {
+    let records: Vec<OutgoingRecord> = (0..10).map(|seq| ctx.write(0, seq)).collect();
+    ctx.enqueue(records).await;
+    let group = ctx.group("mid");
+    let first = ctx.queue.join(&group).await.expect("join");
+    let (got, _) = read(&ctx, first.as_ref(), 10).await;
+    let fifth = got.iter().find(|r| seq_of(r) == 5).expect("record 5");
+    first
+        .commit(&[(0, fifth.offset)])
+        .await
+        .expect("commit mid-batch");
+    drop(first);
+    let second = ctx.queue.join(&group).await.expect("rejoin");
+    let (again, _) = read(&ctx, second.as_ref(), 5).await;
+    assert_eq!(
+        again.iter().map(seq_of).collect::<Vec<_>>(),
+        [5, 6, 7, 8, 9],
+        "resumed at the committed position inside the batch"
+    );
 }
