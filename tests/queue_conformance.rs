@@ -120,6 +120,7 @@ mod embedded_backend {
     embedded_case!(large_records);
     embedded_case!(contract seek_to_time);
     embedded_case!(contract seek_past_the_end);
+    embedded_case!(seek_before_assignment);
     embedded_case!(paused_from_the_start);
     embedded_case!(pause_only_rebalance_events);
     embedded_case!(dead_letter_paging);

@@ -752,6 +752,14 @@ impl ConsumerGroup for EmbeddedMember {
     /// `since_ms` (scanning keys only, from the retained head).
     async fn seek_to_time(&self, since_ms: i64) -> Result<Vec<(u32, i64)>, Error> {
         let mut m = self.member.lock().await;
+        // As Kafka: nothing to seek before the first poll's assignment (which would set the
+        // positions to the committed ones again) or after a revocation; the caller retries.
+        if !m.assigned || m.revoked {
+            return Err(Error::Unavailable {
+                context: format!("seeking group {} to {since_ms} ms", self.group),
+                source: "no partitions assigned to this member (poll first)".into(),
+            });
+        }
         let parts = self.shared.lock_state().parts.clone();
         let store = self.shared.store.clone();
         let since_us = since_ms.saturating_mul(1000);
