@@ -155,11 +155,11 @@ fn load(
 /// second (the last one holds every partition), then restart both on their ports, all under
 /// load on every router. Every acknowledged line reaches both clusters.
 ///
-/// Ignored for now: it passed 12 of 13 runs; in one (a full `scripts/test` run) 29 of 72,000
+/// Ignored for now: it passed 22 of 23 runs; in one (a full `scripts/test` run) 29 of 72,000
 /// acknowledged points were still missing from a cluster after 120 s with all 12 partitions
 /// assigned in both groups. Whether the broker lost or skipped records or a drain committed past
 /// them is not known yet; the failure message now tells one cluster from both.
-#[ignore = "lost 29 of 72,000 acknowledged points in 1 of 13 runs: cause under investigation"]
+#[ignore = "lost 29 of 72,000 acknowledged points in 1 of 23 runs: cause under investigation"]
 #[tokio::test(flavor = "multi_thread")]
 async fn three_routers_two_killed_then_restarted() {
     let broker = Broker::start(Storage::Memory);
