@@ -31,7 +31,8 @@ pub(crate) enum ControlBackend {
 }
 
 impl ControlBackend {
-    async fn open(&self) -> Arc<dyn ControlStore> {
+    /// A new store instance, as `fluxroute serve` opens one (`app.rs`, `open_control`).
+    pub(crate) async fn open(&self) -> Arc<dyn ControlStore> {
         match self {
             ControlBackend::File(path) => Arc::new(FileControlStore::new(path.clone())),
             ControlBackend::Kafka(settings) => Arc::new(
@@ -44,7 +45,7 @@ impl ControlBackend {
 }
 
 /// `n` records per partition with seqs `base..`, one enqueue call per round.
-async fn enqueue_rounds(ctx: &Ctx, base: usize, n: usize) -> Vec<usize> {
+pub(crate) async fn enqueue_rounds(ctx: &Ctx, base: usize, n: usize) -> Vec<usize> {
     let parts = ctx.partitions();
     let mut seqs = Vec::new();
     for round in 0..n {
@@ -60,7 +61,8 @@ async fn enqueue_rounds(ctx: &Ctx, base: usize, n: usize) -> Vec<usize> {
     seqs
 }
 
-fn seqs(records: &[Record]) -> Vec<usize> {
+/// The seqs of `records`, sorted.
+pub(crate) fn sorted_seqs(records: &[Record]) -> Vec<usize> {
     let mut s: Vec<usize> = records.iter().map(seq_of).collect();
     s.sort_unstable();
     s
@@ -108,7 +110,7 @@ pub(crate) async fn seek_to_time(ctx: Ctx) {
     }
     let second = enqueue_rounds(&ctx, 1000, 2).await;
     let (b, _) = read(&ctx, member.as_ref(), second.len()).await;
-    assert_eq!(seqs(&b), second);
+    assert_eq!(sorted_seqs(&b), second);
     let since = b.iter().map(|r| r.timestamp_ms).min().expect("records");
     assert!(since > last_a, "second set appended after the first");
 
@@ -126,7 +128,7 @@ pub(crate) async fn seek_to_time(ctx: Ctx) {
     );
     let (again, _) = read(&ctx, member.as_ref(), second.len()).await;
     assert_eq!(
-        seqs(&again),
+        sorted_seqs(&again),
         second,
         "reading goes on from the sought positions"
     );
@@ -183,7 +185,7 @@ pub(crate) async fn pause_resume(ctx: Ctx) {
     let mut all: Vec<usize> = sent.iter().chain(&more).copied().collect();
     all.sort_unstable();
     assert_eq!(
-        seqs(&got),
+        sorted_seqs(&got),
         all,
         "every record exactly once across the pause"
     );
@@ -299,7 +301,7 @@ pub(crate) async fn seeding(ctx: Ctx) {
     let member = ctx.queue.join(&group).await.expect("join the seeded group");
     let (from_seed, _) = read(&ctx, member.as_ref(), expect.len()).await;
     assert_eq!(
-        seqs(&from_seed),
+        sorted_seqs(&from_seed),
         expect,
         "reading starts at the seeded positions"
     );
@@ -405,7 +407,7 @@ pub(crate) async fn dead_letters(ctx: Ctx) {
     ctx.enqueue(replayed).await;
     let member = ctx.queue.join(&ctx.group("replay")).await.expect("join");
     let (got, _) = read(&ctx, member.as_ref(), 2).await;
-    assert_eq!(seqs(&got), [501, 502]);
+    assert_eq!(sorted_seqs(&got), [501, 502]);
 }
 
 /// A published state is loaded back by another store instance (a restarted router); a follower

@@ -346,30 +346,6 @@ pub(crate) async fn large_records(ctx: Ctx) {
     }
 }
 
-/// One record per partition and round, `rounds` rounds (one enqueue call each); returns the
-/// seqs, which start at `base`.
-async fn enqueue_rounds(ctx: &Ctx, base: usize, rounds: usize) -> Vec<usize> {
-    let parts = ctx.partitions() as usize;
-    let mut seqs = Vec::new();
-    for round in 0..rounds {
-        let batch = (0..parts)
-            .map(|p| {
-                let seq = base + round * parts + p;
-                seqs.push(seq);
-                ctx.write(p as u32, seq)
-            })
-            .collect();
-        ctx.enqueue(batch).await;
-    }
-    seqs
-}
-
-fn sorted_seqs(records: &[Record]) -> Vec<usize> {
-    let mut s: Vec<usize> = records.iter().map(seq_of).collect();
-    s.sort_unstable();
-    s
-}
-
 /// Polls for `window` (absence has no event to wait for, so it takes a window) and returns
 /// every event, records of every namespace included.
 async fn events_within(member: &dyn ConsumerGroup, window: Duration) -> Vec<Event> {
@@ -446,7 +422,7 @@ fn reads_among(events: &[Event]) -> Vec<String> {
 /// empty assignment ("Invalid argument"), and the embedded log refuses before its first poll
 /// (whose assignment would set the positions to the committed ones again).
 pub(crate) async fn seek_before_assignment(ctx: Ctx) {
-    let first = enqueue_rounds(&ctx, 0, 2).await;
+    let first = contract::enqueue_rounds(&ctx, 0, 2).await;
     let probe = ctx.queue.join(&ctx.group("probe")).await.expect("join");
     let (a, _) = read(&ctx, probe.as_ref(), first.len()).await;
     drop(probe);
@@ -456,7 +432,7 @@ pub(crate) async fn seek_before_assignment(ctx: Ctx) {
         assert!(tokio::time::Instant::now() < deadline, "clock stuck");
         tokio::task::yield_now().await;
     }
-    let second = enqueue_rounds(&ctx, 1000, 1).await;
+    let second = contract::enqueue_rounds(&ctx, 1000, 1).await;
     let member = ctx
         .queue
         .join(&ctx.group("early-seek"))
@@ -479,7 +455,7 @@ pub(crate) async fn seek_before_assignment(ctx: Ctx) {
     let mut want_sorted = want.clone();
     want_sorted.sort_unstable();
     assert_eq!(
-        sorted_seqs(&got),
+        contract::sorted_seqs(&got),
         want_sorted,
         "seek_to_time before the first poll answered {moved}; reading must go on from what \
          it answered"
@@ -489,7 +465,7 @@ pub(crate) async fn seek_before_assignment(ctx: Ctx) {
 /// A member paused before its first poll gets its partitions paused as they are assigned:
 /// its polls return the assignment and no record; once resumed it reads every record once.
 pub(crate) async fn paused_from_the_start(ctx: Ctx) {
-    let sent = enqueue_rounds(&ctx, 0, 3).await;
+    let sent = contract::enqueue_rounds(&ctx, 0, 3).await;
     let member = ctx
         .queue
         .join(&ctx.group("paused-early"))
@@ -509,7 +485,7 @@ pub(crate) async fn paused_from_the_start(ctx: Ctx) {
     member.set_paused(false).await.expect("resume");
     let (got, _) = read(&ctx, member.as_ref(), sent.len()).await;
     assert_eq!(
-        sorted_seqs(&got),
+        contract::sorted_seqs(&got),
         sent,
         "every record once after the resume"
     );
@@ -526,13 +502,13 @@ pub(crate) async fn paused_from_the_start(ctx: Ctx) {
 /// records prefetched before the pause included, each once, in partition order.
 pub(crate) async fn pause_only_rebalance_events(ctx: Ctx) {
     // More records than one poll returns (64).
-    let sent = enqueue_rounds(&ctx, 0, 20).await;
+    let sent = contract::enqueue_rounds(&ctx, 0, 20).await;
     let member = ctx.queue.join(&ctx.group("pause-ev")).await.expect("join");
     // One poll's worth, fewer than were sent: the rest may be prefetched in the consumer.
     let (mut got, _) = read(&ctx, member.as_ref(), 1).await;
     assert!(got.len() < sent.len(), "read only part before the pause");
     member.set_paused(true).await.expect("pause");
-    let more = enqueue_rounds(&ctx, 1000, 1).await;
+    let more = contract::enqueue_rounds(&ctx, 1000, 1).await;
     let while_paused = events_within(member.as_ref(), Duration::from_secs(2)).await;
     let reads = reads_among(&while_paused);
     assert!(reads.is_empty(), "while paused: {reads:?}");
@@ -548,7 +524,7 @@ pub(crate) async fn pause_only_rebalance_events(ctx: Ctx) {
     let (rest, _) = read(&ctx, member.as_ref(), want.len() - got.len()).await;
     got.extend(rest);
     assert_eq!(
-        sorted_seqs(&got),
+        contract::sorted_seqs(&got),
         want,
         "every record exactly once across the pause"
     );
@@ -643,26 +619,6 @@ pub(crate) async fn dead_letter_paging(ctx: Ctx) {
     );
 }
 
-/// A new control store instance of `backend`, as `fluxroute serve` opens one (`app.rs`,
-/// `open_control`).
-async fn open_control(
-    backend: &contract::ControlBackend,
-) -> Arc<dyn fluxroute::control::ControlStore> {
-    match backend {
-        contract::ControlBackend::File(path) => {
-            Arc::new(fluxroute::control::FileControlStore::new(path.clone()))
-        }
-        contract::ControlBackend::Kafka(settings) => Arc::new(
-            fluxroute::control::kafka::KafkaControlStore::connect(
-                settings,
-                Duration::from_secs(30),
-            )
-            .await
-            .expect("control store on the broker"),
-        ),
-    }
-}
-
 /// Changes made through [`Control`] are applied at once and reach another store instance; an
 /// unknown cluster publishes nothing; `follow` runs until cancelled and then returns. (The file
 /// store's `follow` only waits for cancellation by design — one instance, whose own changes
@@ -670,7 +626,7 @@ async fn open_control(
 pub(crate) async fn control_updates(ctx: Ctx, backend: contract::ControlBackend) {
     use fluxroute::control::{Control, ControlError, RerouteMode};
     let cluster = ctx.ns.clone();
-    let one = open_control(&backend).await;
+    let one = backend.open().await;
     let control = Arc::new(Control::new(
         [cluster.clone()],
         &one.load().await.expect("load"),
@@ -703,7 +659,7 @@ pub(crate) async fn control_updates(ctx: Ctx, backend: contract::ControlBackend)
         .expect_err("unknown cluster");
     assert!(matches!(err, ControlError::UnknownCluster(_)), "{err:?}");
 
-    let two = open_control(&backend).await;
+    let two = backend.open().await;
     let deadline = tokio::time::Instant::now() + ctx.deadline;
     loop {
         let loaded = two.load().await.expect("load");

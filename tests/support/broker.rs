@@ -183,12 +183,7 @@ impl Broker {
 
     fn signal(&self, sig: &str) {
         let pid = self.child.as_ref().expect("broker running").id();
-        let status = Command::new("kill")
-            .arg(sig)
-            .arg(pid.to_string())
-            .status()
-            .expect("running kill");
-        assert!(status.success(), "kill {sig} {pid} failed");
+        super::influxd::signal(pid, sig);
     }
 
     /// Starts the broker again on the same port and storage.

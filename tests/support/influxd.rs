@@ -371,7 +371,8 @@ fn spawn(config_path: &Path, log_path: &Path) -> Result<Child, String> {
         .map_err(|e| format!("spawn {INFLUXD_BIN}: {e}"))
 }
 
-fn signal(pid: u32, sig: &str) {
+/// Sends `sig` (`-STOP`, `-CONT`...) to process `pid` with `kill`.
+pub fn signal(pid: u32, sig: &str) {
     let status = Command::new("kill")
         .arg(sig)
         .arg(pid.to_string())
