@@ -226,6 +226,9 @@ impl Drain {
             .as_ref()
             .and_then(|c| c.borrow().replay.map(|r| r.id));
         let mut pending_replay: Option<ReplayRequest> = None;
+        // A replay seeks the partitions this drain holds; with none (between a revoke and the
+        // next assignment, or more members than partitions) it waits for an assignment.
+        let mut replay_needs_assignment = false;
         let mut state = self.deliverer.health.subscribe();
         let max_in_flight = self.cluster.max_in_flight.get();
         let mut batcher = Batcher::new(
@@ -307,9 +310,13 @@ impl Drain {
             }
             if let Some(req) = pending_replay {
                 ready.extend(batcher.take_all().into_iter().map(Work::Write));
-                if ready.is_empty() && inflight.is_empty() {
+                if ready.is_empty() && inflight.is_empty() && !replay_needs_assignment {
                     commit(&*consumer, &mut tracker, &name, &m).await;
                     match consumer.seek_to_time(req.since_ms).await {
+                        Ok(positions) if positions.is_empty() => {
+                            tracing::info!(cluster = %name, "replay waits until partitions are assigned");
+                            replay_needs_assignment = true;
+                        }
                         Ok(positions) => {
                             for &(p, pos) in &positions {
                                 tracker.reset(p, pos);
@@ -373,7 +380,8 @@ impl Drain {
             for ev in events {
                 match ev {
                     Event::Assigned(parts) => {
-                        tracing::info!(cluster = %name, ?parts, "partitions assigned")
+                        tracing::info!(cluster = %name, ?parts, "partitions assigned");
+                        replay_needs_assignment = false;
                     }
                     Event::Revoked(parts) => {
                         tracing::info!(cluster = %name, ?parts, "partitions revoked");

@@ -16,7 +16,7 @@ use fluxroute::control::{
     ClusterControl, Control, ControlStore, FileControlStore, ReplayRequest, RerouteMode,
 };
 use fluxroute::queue::kafka::KafkaSettings;
-use fluxroute::queue::{DeadLetter, Event, OutgoingRecord, Record, RecordMeta};
+use fluxroute::queue::{DeadLetter, Event, OutgoingRecord, Queue, Record, RecordMeta};
 
 use super::{next_positions, read, seq_of, Ctx};
 
@@ -206,7 +206,16 @@ pub(crate) async fn pause_resume(ctx: Ctx) {
 pub(crate) async fn lag_and_positions(ctx: Ctx) {
     let parts = ctx.partitions();
     let all_parts: Vec<u32> = (0..parts).collect();
-    let sent = enqueue_rounds(&ctx, 0, 4).await;
+    let mut sent = enqueue_rounds(&ctx, 0, 4).await;
+    // Then three records per partition in one call (one batch each): ends count every record.
+    let base = sent.len();
+    let several: Vec<OutgoingRecord> = (0..3 * parts as usize)
+        .map(|k| {
+            sent.push(base + k);
+            ctx.write(k as u32 % parts, base + k)
+        })
+        .collect();
+    ctx.enqueue(several).await;
     let group = ctx.group("lag");
     let never = ctx
         .queue
@@ -497,4 +506,86 @@ pub(crate) async fn resume_mid_batch(ctx: Ctx) {
         [5, 6, 7, 8, 9],
         "resumed at the committed position inside the batch"
     );
+}
+
+/// Several producers (routers) write into the same partitions at once while one member reads at
+/// the tail: the member reads every record, once, each partition in increasing offsets. A broker
+/// that shows a later batch while an earlier one is still being stored would skip one here.
+pub(crate) async fn concurrent_producers(ctx: Ctx, producers: Vec<Arc<dyn Queue>>) {
+    const ROUNDS: usize = 150;
+    let parts = ctx.partitions() as usize;
+    let member = ctx.queue.join(&ctx.group("tail")).await.expect("join");
+    let mut got: Vec<Record> = super::events_once_assigned(&ctx, member.as_ref(), Duration::ZERO)
+        .await
+        .into_iter()
+        .filter_map(|ev| match ev {
+            Event::Record(r) if r.meta.db == ctx.ns => Some(r),
+            _ => None,
+        })
+        .collect();
+    // Producer i writes seqs i*ROUNDS*parts.., one record per partition per call.
+    let writers: Vec<_> = producers
+        .iter()
+        .enumerate()
+        .map(|(i, queue)| {
+            let rounds: Vec<Vec<OutgoingRecord>> = (0..ROUNDS)
+                .map(|round| {
+                    (0..parts)
+                        .map(|p| ctx.write(p as u32, (i * ROUNDS + round) * parts + p))
+                        .collect()
+                })
+                .collect();
+            let queue = Arc::clone(queue);
+            tokio::spawn(async move {
+                for records in rounds {
+                    queue.producer().enqueue(records).await.expect("enqueue");
+                }
+            })
+        })
+        .collect();
+    let want = producers.len() * ROUNDS * parts;
+    let deadline = tokio::time::Instant::now() + ctx.deadline;
+    while got.len() < want && tokio::time::Instant::now() < deadline {
+        for ev in member
+            .poll(256, Duration::from_millis(200))
+            .await
+            .expect("poll")
+        {
+            if let Event::Record(r) = ev {
+                if r.meta.db == ctx.ns {
+                    got.push(r);
+                }
+            }
+        }
+    }
+    for w in writers {
+        w.await.expect("producer task");
+    }
+    let seqs = sorted_seqs(&got);
+    let missing: Vec<usize> = (0..want)
+        .filter(|s| seqs.binary_search(s).is_err())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {want} records never read within {:?} (read {}), e.g. seqs {:?}",
+        missing.len(),
+        ctx.deadline,
+        got.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert_eq!(
+        seqs,
+        (0..want).collect::<Vec<_>>(),
+        "every record read once"
+    );
+    let mut last: BTreeMap<u32, i64> = BTreeMap::new();
+    for r in &got {
+        let prev = last.insert(r.partition, r.offset);
+        assert!(
+            prev.is_none_or(|o| o < r.offset),
+            "partition {} read offset {} after {prev:?}",
+            r.partition,
+            r.offset
+        );
+    }
 }

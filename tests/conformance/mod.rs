@@ -9,6 +9,11 @@
 
 pub(crate) mod contract;
 
+pub(crate) use contract::{
+    dead_letters, flush_and_health, lag_and_positions, pause_resume, resume_mid_batch, seeding,
+    seek_past_the_end, seek_to_time,
+};
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -364,7 +369,7 @@ async fn events_within(member: &dyn ConsumerGroup, window: Duration) -> Vec<Even
 
 /// Polls until the member owns every partition (bounded by the deadline), then for `window`
 /// more; returns every event.
-async fn events_once_assigned(
+pub(crate) async fn events_once_assigned(
     ctx: &Ctx,
     member: &dyn ConsumerGroup,
     window: Duration,
@@ -707,4 +712,6 @@ pub(crate) async fn all(queue: Arc<dyn Queue>) {
     contract::flush_and_health(Ctx::new(Arc::clone(&queue), "flush")).await;
     contract::dead_letters(Ctx::new(Arc::clone(&queue), "dead_letters")).await;
     dead_letter_paging(Ctx::new(Arc::clone(&queue), "dead_letter_paging")).await;
+    let producers = vec![Arc::clone(&queue), Arc::clone(&queue), Arc::clone(&queue)];
+    contract::concurrent_producers(Ctx::new(Arc::clone(&queue), "producers"), producers).await;
 }
