@@ -3,6 +3,7 @@
 //! Names follow `fluxroute_<area>_<what>_<unit>`, counters end in `_total`, and labels stay
 //! bounded (endpoint, status, outcome) — never a database, measurement or tag value.
 
+use crate::influx::{ReasonClass, RetryClass};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -282,6 +283,26 @@ impl DrainMetrics {
                 )
                 .expect("valid metric"),
             ),
+        }
+    }
+
+    /// Creates `cluster`'s counter series at 0 — every reason and outcome class — so that
+    /// `increase()` and `rate()` see a first event (a series that appears at 5,000 reads as
+    /// no increase).
+    pub fn start_cluster(&self, cluster: &str) {
+        self.lines_written.with_label_values(&[cluster]);
+        self.records_committed.with_label_values(&[cluster]);
+        for outcome in ["written", "dead_lettered"] {
+            self.batches.with_label_values(&[cluster, outcome]);
+        }
+        for class in ReasonClass::ALL {
+            self.dead_letters
+                .with_label_values(&[cluster, class.as_str()]);
+            self.dead_letter_lines
+                .with_label_values(&[cluster, class.as_str()]);
+        }
+        for class in RetryClass::ALL {
+            self.retries.with_label_values(&[cluster, class.as_str()]);
         }
     }
 }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use fluxroute::influx::{ReasonClass, RetryClass};
 use fluxroute::loadgen::run;
 use serde_json::Value;
 use support::broker::{Broker, Storage};
@@ -472,16 +473,12 @@ async fn scrape(fr: &Fluxroute) -> String {
     r.text().await.unwrap()
 }
 
-/// Waits until a sample line starting with `prefix` satisfies `ok`.
+/// Waits until the sum of the sample lines starting with `prefix` satisfies `ok`.
 async fn wait_sample(fr: &Fluxroute, prefix: &str, ok: impl Fn(f64) -> bool, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let text = scrape(fr).await;
-        let v = text
-            .lines()
-            .find(|l| l.starts_with(prefix))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok());
+        // Summed: a prefix such as `..._total{cluster="a"` covers every reason's series.
+        let v = support::sample_sum(&scrape(fr).await, prefix);
         if v.is_some_and(&ok) {
             return;
         }
@@ -600,6 +597,29 @@ clusters = ["a", "b"]
         broker.bootstrap()
     );
     let fr = Fluxroute::start(&config).await;
+
+    // Every (cluster x reason class) series exists at 0 from start-up, before any event, so
+    // increase() sees a first burst.
+    let first = scrape(&fr).await;
+    for c in ["a", "b"] {
+        let mut want: Vec<String> = Vec::new();
+        for r in ReasonClass::ALL.map(ReasonClass::as_str) {
+            for family in [
+                "fluxroute_drain_dead_letters_total",
+                "fluxroute_drain_dead_letter_lines_total",
+            ] {
+                want.push(format!("{family}{{cluster=\"{c}\",reason=\"{r}\"}} 0"));
+            }
+        }
+        for r in RetryClass::ALL.map(RetryClass::as_str) {
+            want.push(format!(
+                "fluxroute_drain_retries_total{{cluster=\"{c}\",reason=\"{r}\"}} 0"
+            ));
+        }
+        for w in want {
+            assert!(first.lines().any(|l| l == w), "no {w:?} at start-up");
+        }
+    }
 
     // Prometheus scraping fluxroute every second, the rules evaluated every second.
     let pdir = tempfile::tempdir().unwrap();

@@ -238,12 +238,12 @@ impl Admin {
                 .lag_seconds
                 .with_label_values(&[&c.name])
                 .get();
-            let dead_letters: u64 = crate::drain::REASON_CLASSES
+            let dead_letters: u64 = crate::influx::ReasonClass::ALL
                 .iter()
                 .map(|r| {
                     self.drain_metrics
                         .dead_letters
-                        .with_label_values(&[c.name.as_str(), r])
+                        .with_label_values(&[c.name.as_str(), r.as_str()])
                         .get()
                 })
                 .sum();

@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ClusterConfig, Endpoint};
 use crate::control::{ClusterControl, ReplayRequest};
 use crate::health::{ClusterHealth, ClusterState};
-use crate::influx::{classify, ClusterClient, Outcome};
+use crate::influx::{classify, ClusterClient, Outcome, ReasonClass};
 use crate::metrics::DrainMetrics;
 use crate::queue::{self, ConsumerGroup, DeadLetter, DeadLetterSink, Event, Queue, RecordKind};
 use crate::route::{ClusterFilter, RouteTable};
@@ -167,6 +167,7 @@ impl Drain {
         health: Arc<ClusterHealth>,
         metrics: DrainMetrics,
     ) -> Drain {
+        metrics.start_cluster(&cluster.name);
         let deliverer = Arc::new(Deliverer {
             cluster: cluster.name.clone(),
             endpoints: cluster.endpoints.clone(),
@@ -405,11 +406,11 @@ impl Drain {
                             rp: String::new(),
                             status: 0,
                             reason: format!("undecodable record: {reason}"),
-                            reason_class: "undecodable",
+                            reason_class: ReasonClass::Undecodable.as_str(),
                             sources: vec![(partition, offset)],
                             lines: payload,
                         };
-                        if self.deliverer.dead_letter(letter, 0).await {
+                        if self.deliverer.dead_letter(letter, 0, &cancel).await {
                             tracker.finish(partition, offset);
                         }
                     }
@@ -651,48 +652,6 @@ fn select_lines(payload: &Bytes, keep: impl Fn(&str) -> bool) -> (Bytes, usize) 
     (Bytes::from(out), n)
 }
 
-/// Every reason class a dead letter can have.
-pub const REASON_CLASSES: &[&str] = &[
-    "field_type_conflict",
-    "beyond_retention",
-    "retention_policy_not_found",
-    "database_not_found",
-    "parse",
-    "too_large",
-    "other",
-    "undecodable",
-];
-
-/// The bounded reason class of a dead letter.
-fn reason_class(reason: &str) -> &'static str {
-    if reason.contains("field type conflict") {
-        "field_type_conflict"
-    } else if reason.contains("beyond retention") {
-        "beyond_retention"
-    } else if reason.contains("retention policy not found") {
-        "retention_policy_not_found"
-    } else if reason.contains("database not found") || reason.contains("not found") {
-        "database_not_found"
-    } else if reason.contains("unable to parse") || reason.contains("invalid UTF-8") {
-        "parse"
-    } else if reason.contains("too large") || reason.contains("Too Large") {
-        "too_large"
-    } else {
-        "other"
-    }
-}
-
-/// The bounded class of a retry reason.
-fn retry_class(status: Option<u16>) -> &'static str {
-    match status {
-        None => "transport",
-        Some(429) => "throttled",
-        Some(503) => "unavailable",
-        Some(s) if s >= 500 => "server_error",
-        Some(_) => "other",
-    }
-}
-
 fn backoff(attempt: u32, after: Option<Duration>) -> Duration {
     let exp = MIN_BACKOFF
         .saturating_mul(1u32 << attempt.min(10))
@@ -729,7 +688,12 @@ impl Deliverer {
     }
 
     /// Dead-letters durably, retrying the sink until it takes the letter; `false` if cancelled.
-    async fn dead_letter(&self, letter: DeadLetter, lines: usize) -> bool {
+    async fn dead_letter(
+        &self,
+        letter: DeadLetter,
+        lines: usize,
+        cancel: &CancellationToken,
+    ) -> bool {
         let class = letter.reason_class;
         tracing::warn!(cluster = %self.cluster, db = %letter.db, reason = %letter.reason, lines, "dead-lettering a batch");
         let mut attempt = 0;
@@ -753,7 +717,9 @@ impl Deliverer {
                 Err(e) => {
                     tracing::warn!(cluster = %self.cluster, error = %e, "dead-letter sink refused; retrying");
                     attempt += 1;
-                    tokio::time::sleep(backoff(attempt, None)).await;
+                    if !self.sleep(backoff(attempt, None), cancel).await {
+                        return false;
+                    }
                 }
             }
         }
@@ -815,11 +781,11 @@ impl Deliverer {
             let healthy = matches!(status, Some(s) if s < 500);
             let err_text = match &res {
                 Ok(a) => format!("{} {}", a.status, a.error),
-                Err(e) => e.clone(),
+                Err(e) => e.to_string(),
             };
             self.health
                 .observe(idx, if healthy { Ok(()) } else { Err(&err_text) });
-            match classify(res.as_ref().map_err(String::as_str), self.create_databases) {
+            match classify(res.as_ref(), self.create_databases) {
                 Outcome::Done => {
                     self.metrics
                         .lines_written
@@ -834,13 +800,20 @@ impl Deliverer {
                 Outcome::Split => match b.split() {
                     Some(halves) => return Some(Some(halves)),
                     None => {
-                        let letter = self.letter(b, status.unwrap_or(413), err_text);
-                        return self.dead_letter(letter, b.line_count).await.then_some(None);
+                        let letter =
+                            self.letter(b, status.unwrap_or(413), ReasonClass::TooLarge, err_text);
+                        return self
+                            .dead_letter(letter, b.line_count, cancel)
+                            .await
+                            .then_some(None);
                     }
                 },
-                Outcome::DeadLetter(reason) => {
-                    let letter = self.letter(b, status.unwrap_or(0), reason);
-                    return self.dead_letter(letter, b.line_count).await.then_some(None);
+                Outcome::DeadLetter { class, reason } => {
+                    let letter = self.letter(b, status.unwrap_or(0), class, reason);
+                    return self
+                        .dead_letter(letter, b.line_count, cancel)
+                        .await
+                        .then_some(None);
                 }
                 Outcome::CreateDatabase => {
                     tracing::info!(cluster = %self.cluster, db = %b.db, "database missing; creating it");
@@ -866,10 +839,14 @@ impl Deliverer {
                     self.health.set_misconfigured(&reason);
                     // Paused until the cluster is fixed; wait_up blocks while misconfigured.
                 }
-                Outcome::Retry { reason, after } => {
+                Outcome::Retry {
+                    class,
+                    reason,
+                    after,
+                } => {
                     self.metrics
                         .retries
-                        .with_label_values(&[&self.cluster, retry_class(status)])
+                        .with_label_values(&[&self.cluster, class.as_str()])
                         .inc();
                     tracing::debug!(cluster = %self.cluster, %reason, attempt, "write failed; retrying");
                     attempt += 1;
@@ -881,13 +858,13 @@ impl Deliverer {
         }
     }
 
-    fn letter(&self, b: &Batch, status: u16, reason: String) -> DeadLetter {
+    fn letter(&self, b: &Batch, status: u16, class: ReasonClass, reason: String) -> DeadLetter {
         DeadLetter {
             cluster: self.cluster.clone(),
             db: b.db.clone(),
             rp: b.rp.clone(),
             status,
-            reason_class: reason_class(&reason),
+            reason_class: class.as_str(),
             reason,
             sources: b.sources.clone(),
             lines: b.lines.clone(),
@@ -964,25 +941,6 @@ mod tests {
         let (lines, n) = select_lines(&payload, |m| m.starts_with("http"));
         assert_eq!(n, 2);
         assert_eq!(&lines[..], b"http_a v=1 1\nhttp_b v=1 1\n");
-    }
-
-    #[test]
-    fn reason_classes_are_bounded() {
-        assert_eq!(
-            reason_class("400 partial write: field type conflict: ..."),
-            "field_type_conflict"
-        );
-        assert_eq!(reason_class("400 unable to parse 'x': bad"), "parse");
-        assert_eq!(
-            reason_class("500 retention policy not found: x"),
-            "retention_policy_not_found"
-        );
-        assert_eq!(
-            reason_class("400 partial write: points beyond retention policy dropped=1"),
-            "beyond_retention"
-        );
-        assert_eq!(retry_class(None), "transport");
-        assert_eq!(retry_class(Some(503)), "unavailable");
     }
 
     #[test]

@@ -14,6 +14,10 @@ use reqwest::header::{HeaderMap, CONTENT_ENCODING, RETRY_AFTER};
 
 use crate::config::{ClusterAuth, ClusterConfig, Endpoint};
 
+mod outcome;
+
+pub use outcome::{classify, Outcome, ReasonClass, RetryClass, WriteError};
+
 /// Most bytes of an error body kept for dead letters and logs.
 const MAX_ERROR_BODY_BYTES: usize = 4096;
 
@@ -26,70 +30,6 @@ pub struct Answer {
     pub retry_after: Option<Duration>,
     /// The error text (`error` of a v1 body, `message` of a v2 body, else the raw body), capped.
     pub error: String,
-}
-
-/// What the drain does with a batch after an answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Written: mark it done.
-    Done,
-    /// Too large for the cluster: split in halves and write each.
-    Split,
-    /// The database is missing: create it, then write again.
-    CreateDatabase,
-    /// A permanent rejection: dead-letter the batch with this reason, then go on.
-    DeadLetter(String),
-    /// Credentials or permissions are wrong: pause the cluster, dead-letter nothing.
-    Misconfigured(String),
-    /// Transient: retry after backoff (at least `after` when the cluster said so).
-    Retry {
-        /// Why.
-        reason: String,
-        /// The cluster's `Retry-After`.
-        after: Option<Duration>,
-    },
-}
-
-/// Classifies a cluster's answer to a write (`Err` = no answer: connection error or timeout).
-pub fn classify(answer: Result<&Answer, &str>, create_databases: bool) -> Outcome {
-    let a = match answer {
-        Ok(a) => a,
-        Err(e) => {
-            return Outcome::Retry {
-                reason: e.to_owned(),
-                after: None,
-            }
-        }
-    };
-    let text = || format!("{} {}", a.status, a.error);
-    match a.status {
-        200..=299 => Outcome::Done,
-        413 => Outcome::Split,
-        404 if is_missing_database(&a.error) => {
-            if create_databases {
-                Outcome::CreateDatabase
-            } else {
-                Outcome::DeadLetter(text())
-            }
-        }
-        // Any other 404 is a wrong endpoint URL, not the data's fault.
-        404 | 401 | 403 => Outcome::Misconfigured(text()),
-        400 | 422 => Outcome::DeadLetter(text()),
-        // InfluxDB 1.x answers 500 for a retention policy that does not exist: a client mistake.
-        500 if a.error.contains("retention policy not found") => Outcome::DeadLetter(text()),
-        // influxd 1.x answers 500 for a series whose key holds invalid UTF-8 (its field index
-        // cannot be saved), and keeps answering so: retrying would block the partition forever.
-        500 if a.error.contains("invalid UTF-8") => Outcome::DeadLetter(text()),
-        _ => Outcome::Retry {
-            reason: text(),
-            after: a.retry_after,
-        },
-    }
-}
-
-fn is_missing_database(error: &str) -> bool {
-    error.contains("database not found")
-        || (error.contains("bucket") && error.contains("not found"))
 }
 
 /// Errors of the cluster client itself (not the cluster's answers).
@@ -246,14 +186,14 @@ impl ClusterClient {
     /// Writes normalized lines (nanosecond timestamps) to `db`/`rp` on `endpoint`.
     ///
     /// # Errors
-    /// A description of the transport failure (connect, timeout, reset) when there is no answer.
+    /// [`WriteError`] when there is no answer (connect, timeout, TLS, a broken connection).
     pub async fn write(
         &self,
         endpoint: &Endpoint,
         db: &str,
         rp: &str,
         lines: &Bytes,
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, WriteError> {
         let mut req = self
             .http
             .post(self.write_url(endpoint, db, rp))
@@ -263,12 +203,14 @@ impl ClusterClient {
         } else {
             req.body(lines.clone())
         };
+        let tls = endpoint.url("/").starts_with("https:");
+        let no_answer = |e: &reqwest::Error| WriteError::from_client(endpoint.to_string(), e, tls);
         let resp = self
             .authorize(req)
             .send()
             .await
-            .map_err(|e| format!("writing to {endpoint}: {}", error_chain(&e)))?;
-        answer(resp).await
+            .map_err(|e| no_answer(&e))?;
+        answer(resp).await.map_err(|e| no_answer(&e))
     }
 
     /// Probes `endpoint` (`/ping` for v1, `/health` for v2).
@@ -322,7 +264,9 @@ impl ClusterClient {
             .send()
             .await
             .map_err(|e| format!("creating database on {endpoint}: {}", error_chain(&e)))?;
-        answer(resp).await
+        answer(resp)
+            .await
+            .map_err(|e| format!("reading the answer of {endpoint}: {}", error_chain(&e)))
     }
 }
 
@@ -348,13 +292,10 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(secs))
 }
 
-async fn answer(resp: reqwest::Response) -> Result<Answer, String> {
+async fn answer(resp: reqwest::Response) -> Result<Answer, reqwest::Error> {
     let status = resp.status().as_u16();
     let retry_after = retry_after(resp.headers());
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| format!("reading the answer: {}", error_chain(&e)))?;
+    let body = resp.bytes().await?;
     let error = if (200..300).contains(&status) {
         String::new()
     } else {
@@ -391,89 +332,6 @@ fn error_text(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn a(status: u16, error: &str) -> Answer {
-        Answer {
-            status,
-            retry_after: None,
-            error: error.into(),
-        }
-    }
-
-    #[test]
-    fn success_and_split() {
-        assert_eq!(classify(Ok(&a(204, "")), true), Outcome::Done);
-        assert_eq!(classify(Ok(&a(200, "")), true), Outcome::Done);
-        assert_eq!(
-            classify(Ok(&a(413, "Request Entity Too Large")), true),
-            Outcome::Split
-        );
-    }
-
-    #[test]
-    fn missing_database() {
-        let nf = a(404, "database not found: \"x\"");
-        assert_eq!(classify(Ok(&nf), true), Outcome::CreateDatabase);
-        assert!(matches!(classify(Ok(&nf), false), Outcome::DeadLetter(_)));
-        assert!(matches!(
-            classify(Ok(&a(404, "404 page not found")), true),
-            Outcome::Misconfigured(_)
-        ));
-    }
-
-    #[test]
-    fn permanent_rejections_are_dead_lettered() {
-        for (status, text) in [
-            (400, "unable to parse 'x': missing fields"),
-            (400, "partial write: field type conflict: input field \"v\" on measurement \"m\" is type float, already exists as type integer dropped=1"),
-            (400, "partial write: points beyond retention policy dropped=3"),
-            (422, "unprocessable"),
-            (500, "retention policy not found: short"),
-            (500, "proto: field \"tsdb.MeasurementFields.Name\" contains invalid UTF-8"),
-        ] {
-            match classify(Ok(&a(status, text)), true) {
-                Outcome::DeadLetter(reason) => assert!(reason.contains(text)),
-                other => panic!("{status} {text}: {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn auth_failures_pause_never_dead_letter() {
-        assert!(matches!(
-            classify(Ok(&a(401, "authorization failed")), true),
-            Outcome::Misconfigured(_)
-        ));
-        assert!(matches!(
-            classify(Ok(&a(403, "forbidden")), true),
-            Outcome::Misconfigured(_)
-        ));
-    }
-
-    #[test]
-    fn transient_failures_retry_honouring_retry_after() {
-        let mut busy = a(503, "busy");
-        busy.retry_after = Some(Duration::from_secs(7));
-        assert_eq!(
-            classify(Ok(&busy), true),
-            Outcome::Retry {
-                reason: "503 busy".into(),
-                after: Some(Duration::from_secs(7))
-            }
-        );
-        assert!(matches!(
-            classify(Ok(&a(429, "slow down")), true),
-            Outcome::Retry { .. }
-        ));
-        assert!(matches!(
-            classify(Ok(&a(500, "engine: cache full")), true),
-            Outcome::Retry { .. }
-        ));
-        assert!(matches!(
-            classify(Err("connection refused"), true),
-            Outcome::Retry { .. }
-        ));
-    }
 
     #[test]
     fn error_text_reads_both_dialects() {

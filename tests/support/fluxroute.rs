@@ -163,6 +163,20 @@ impl Fluxroute {
         super::sample(&text, prefix)
     }
 
+    /// The sum of every `/metrics` sample starting with `prefix` (`None` without any).
+    pub async fn metric_sum(&self, prefix: &str) -> Option<f64> {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.admin_url()))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        super::sample_sum(&text, prefix)
+    }
+
     /// The body of `GET <admin><path>` (panics on a transport error).
     pub async fn admin_text(&self, path: &str) -> String {
         self.client

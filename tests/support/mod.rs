@@ -31,6 +31,16 @@ pub fn sample(metrics: &str, prefix: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The sum of every sample line of a `/metrics` text that starts with `prefix` (`None` when
+/// there is none).
+pub fn sample_sum(metrics: &str, prefix: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .fold(None, |acc, v| Some(acc.unwrap_or(0.0) + v))
+}
+
 /// Parses a loadgen command line (`["loadgen", "--url", ...]`) as `fluxroute loadgen` does.
 pub fn loadgen_args<'a>(
     argv: impl IntoIterator<Item = &'a str>,
