@@ -47,6 +47,12 @@ use self::tracker::OffsetTracker;
 const POLL_MAX_EVENTS: usize = 512;
 /// How long one poll waits for the first event.
 const POLL_WAIT: Duration = Duration::from_millis(50);
+/// Reading stops (the records stay prefetched) while `max_in_flight` x this many batches wait.
+const READY_READ_FACTOR: usize = 2;
+/// While reading stops, a poll this often still serves rebalance events...
+const IDLE_POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// ...taking this many events at most (records among them add to the waiting work).
+const IDLE_POLL_MAX_EVENTS: usize = 4;
 /// First retry delay; doubles up to [`MAX_BACKOFF`], with jitter.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest retry delay.
@@ -242,6 +248,7 @@ impl Drain {
         let mut inflight: JoinSet<Finished> = JoinSet::new();
         let mut barrier = false;
         let mut paused = false;
+        let mut last_poll = Instant::now();
         let mut last_commit = Instant::now();
         let mut last_lag = Instant::now() - LAG_INTERVAL;
         let mut caught_up_at = Instant::now();
@@ -334,12 +341,15 @@ impl Drain {
                 }
             }
             // Pause reading while the cluster is down, paused by an operator, about to replay,
-            // or enough work is waiting.
+            // or while the catch-up rate holds back the work that waits. Pausing is not the
+            // everyday back-pressure (below): librdkafka drops a paused partition's prefetched
+            // records and fetches them again after the resume.
             let operator_paused = control.as_ref().is_some_and(|c| c.borrow().paused);
+            let held_back = catch_up.as_ref().is_some_and(|c| c.active);
             let want_pause = !state.borrow().is_up()
                 || operator_paused
                 || pending_replay.is_some()
-                || ready.len() >= max_in_flight * 2;
+                || (held_back && ready.len() >= max_in_flight * READY_READ_FACTOR);
             if want_pause != paused {
                 match consumer.set_paused(want_pause).await {
                     Ok(()) => {
@@ -352,9 +362,19 @@ impl Drain {
             // Read (poll is cancel safe, but it is never raced: records must not be dropped).
             // When no more work can start, only take what is there (rebalance events), then
             // wait for a delivery to finish instead, so a freed slot is refilled at once.
-            let busy = paused || inflight.len() >= max_in_flight;
+            // Enough work waiting: leave the next records in the client's prefetch queue
+            // (bounded by the client) and only poll now and then, for rebalance events.
+            let enough = ready.len() >= max_in_flight * READY_READ_FACTOR;
+            let busy = paused || enough || inflight.len() >= max_in_flight;
             let wait = if busy { Duration::ZERO } else { POLL_WAIT };
-            let polled = consumer.poll(POLL_MAX_EVENTS, wait).await;
+            let polled = if !enough || paused {
+                consumer.poll(POLL_MAX_EVENTS, wait).await
+            } else if last_poll.elapsed() >= IDLE_POLL_INTERVAL {
+                last_poll = Instant::now();
+                consumer.poll(IDLE_POLL_MAX_EVENTS, wait).await
+            } else {
+                Ok(Vec::new())
+            };
             if busy && polled.as_ref().is_ok_and(Vec::is_empty) {
                 tokio::select! {
                     Some(res) = inflight.join_next(), if !inflight.is_empty() => {
