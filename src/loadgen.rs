@@ -334,7 +334,7 @@ struct SeriesTemplate {
 /// Series prefixes are built once; per line only field values (a SplitMix64 hash of `L`) and the
 /// timestamp are formatted, with hand-rolled integer formatting. Each writer generates its next
 /// body just before sending it: about 8.7 M lines/s on one core in release builds (1 M/s in debug;
-/// the `generation_speed` ignored test measures it), far above what one `influxd` accepts.
+/// `cargo bench --bench loadgen` measures it), far above what one `influxd` accepts.
 #[derive(Debug, Clone)]
 pub struct Generator {
     series: Vec<SeriesTemplate>,
@@ -1585,29 +1585,5 @@ mod tests {
         let text = report.to_string();
         assert!(text.contains("204: 2, 500: 1"), "{text}");
         assert!(text.contains("HTTP 500: boom"), "{text}");
-    }
-
-    /// Generation speed on one core. Run with
-    /// `cargo test --release -- --ignored --nocapture generation_speed`.
-    #[test]
-    #[ignore = "timing only"]
-    fn generation_speed() {
-        let gen = Generator::try_new(&spec(100, &[Shape::Cpu, Shape::Mem, Shape::Disk])).unwrap();
-        let total = 5_000_000u64;
-        let mut buf = Vec::new();
-        let mut bytes = 0usize;
-        let started = std::time::Instant::now();
-        for first in (0..total).step_by(5000) {
-            buf.clear();
-            gen.write_lines(first, 5000, &mut buf);
-            bytes += buf.len();
-        }
-        let secs = started.elapsed().as_secs_f64();
-        println!(
-            "generated {total} lines ({:.0} MiB) in {secs:.2}s: {:.2} M lines/s, {:.0} MiB/s",
-            bytes as f64 / 1048576.0,
-            total as f64 / secs / 1e6,
-            bytes as f64 / secs / 1048576.0
-        );
     }
 }
