@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
-use crate::admin::{self, Admin, AdminParts, ClusterView};
+use crate::admin::{self, Admin, AdminParts, ClusterView, ReloadRequest};
 use crate::config::{self, Config, Fsync, QueueBackend, RetentionPolicy};
 use crate::control::kafka::KafkaControlStore;
 use crate::control::{Control, ControlStore, FileControlStore};
@@ -355,16 +355,6 @@ pub struct ReloadSource {
     pub path: std::path::PathBuf,
     /// Variables for `${VAR}`.
     pub env: std::collections::HashMap<String, String>,
-}
-
-/// The answer to a reload: a summary, or the problems of the refused configuration.
-pub type ReloadReply = Result<serde_json::Value, Vec<String>>;
-
-/// A reload asked for through the admin API.
-#[derive(Debug)]
-pub struct ReloadRequest {
-    /// Where the answer goes.
-    pub reply: tokio::sync::oneshot::Sender<ReloadReply>,
 }
 
 /// Settings a reload cannot change while running.

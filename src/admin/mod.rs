@@ -42,6 +42,16 @@ use crate::health::ClusterHealth;
 use crate::metrics::DrainMetrics;
 use crate::queue::{DeadLetterSink, Producer, StoredDeadLetter};
 
+/// The answer to a reload: a summary, or the problems of the refused configuration.
+pub type ReloadReply = Result<serde_json::Value, Vec<String>>;
+
+/// A reload asked for through the admin API; whoever runs the process (`app`) answers it.
+#[derive(Debug)]
+pub struct ReloadRequest {
+    /// Where the answer goes.
+    pub reply: tokio::sync::oneshot::Sender<ReloadReply>,
+}
+
 /// How long the status page waits for the queue's health.
 const QUEUE_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -84,7 +94,7 @@ pub struct Admin {
     config_view: std::sync::RwLock<Value>,
     control: Arc<Control>,
     clusters: std::sync::RwLock<Vec<ClusterView>>,
-    reload: tokio::sync::mpsc::Sender<crate::app::ReloadRequest>,
+    reload: tokio::sync::mpsc::Sender<ReloadRequest>,
     drain_metrics: DrainMetrics,
     producer: Arc<dyn Producer>,
     dead_letters: Arc<dyn DeadLetterSink>,
@@ -125,7 +135,7 @@ pub struct AdminParts {
     /// Queue backend name.
     pub backend: &'static str,
     /// Where reload requests go.
-    pub reload: tokio::sync::mpsc::Sender<crate::app::ReloadRequest>,
+    pub reload: tokio::sync::mpsc::Sender<ReloadRequest>,
     /// Called before each scrape.
     pub metrics_refresh: Option<MetricsRefresh>,
 }
@@ -500,12 +510,7 @@ async fn reroute(
 
 async fn reload(State(admin): State<Arc<Admin>>) -> Response {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    if admin
-        .reload
-        .send(crate::app::ReloadRequest { reply })
-        .await
-        .is_err()
-    {
+    if admin.reload.send(ReloadRequest { reply }).await.is_err() {
         return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }
     match answer.await {
