@@ -33,6 +33,7 @@ use crate::queue::kafka::{KafkaQueue, KafkaSettings};
 use crate::queue::{self, Queue};
 use crate::route::RouteTable;
 use crate::serve::{self, ServeOptions};
+use crate::shutdown::NamedTasks;
 
 /// How long start-up waits for the queue (topic creation, metadata).
 const QUEUE_SETUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -220,18 +221,21 @@ async fn open_queue(
 #[derive(Debug)]
 struct Delivery {
     stop: CancellationToken,
-    tasks: TaskTracker,
+    tasks: NamedTasks,
 }
 
 impl Delivery {
-    /// Stops every drain; in-flight writes finish (or are replayed later) within `grace`.
+    /// Stops every drain; in-flight writes finish (or are replayed later) within `grace`, and
+    /// whatever is still running a few seconds after it (the drains commit then) is aborted, so
+    /// no drain of this configuration outlives it.
     async fn stop(self, grace: Duration) {
         self.stop.cancel();
-        if tokio::time::timeout(grace + Duration::from_secs(5), self.tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("drains still running after the grace period; their uncommitted records will be replayed");
+        let overran = self.tasks.stop_within(grace + Duration::from_secs(5)).await;
+        if !overran.is_empty() {
+            tracing::warn!(
+                aborted = ?overran,
+                "drains still running after the grace period were aborted; their uncommitted records will be replayed"
+            );
         }
     }
 }
@@ -244,7 +248,7 @@ fn start_delivery(
     drain_metrics: &DrainMetrics,
 ) -> Result<(Delivery, Vec<ClusterView>), AppError> {
     let stop_drains = CancellationToken::new();
-    let background = TaskTracker::new();
+    let mut background = NamedTasks::new();
     let mut views = Vec::new();
     let mut healths = std::collections::HashMap::new();
     let mut clients = std::collections::HashMap::new();
@@ -259,6 +263,7 @@ fn start_delivery(
         for (i, endpoint) in cluster.endpoints.iter().enumerate() {
             let span = tracing::info_span!("probe", cluster = %cluster.name, endpoint = i);
             background.spawn(
+                format!("probe {} endpoint {i}", cluster.name),
                 health::probe_loop(
                     client.clone(),
                     endpoint.clone(),
@@ -298,6 +303,7 @@ fn start_delivery(
             cluster.name.clone(),
         );
         background.spawn(
+            format!("drain {}", cluster.name),
             async move {
                 if let Err(e) = drain.run(cancel, grace).await {
                     tracing::error!(cluster = %name, error = %e, "drain failed to start");
@@ -333,12 +339,12 @@ fn start_delivery(
         };
         let span = tracing::info_span!("reroute", cluster = %cluster.name, standby = %standby.name);
         background.spawn(
+            format!("reroute {} to {}", cluster.name, standby.name),
             reroute
                 .run(primary_control, stop_drains.clone(), config.shutdown.grace)
                 .instrument(span),
         );
     }
-    background.close();
     Ok((
         Delivery {
             stop: stop_drains,

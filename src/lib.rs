@@ -45,4 +45,5 @@ pub mod metrics;
 pub mod queue;
 pub mod route;
 pub mod serve;
+pub mod shutdown;
 pub mod tls;
