@@ -149,32 +149,26 @@ impl Fluxroute {
         format!("{}://{}", self.ingest_scheme, self.ingest)
     }
 
-    /// The value of the first `/metrics` sample line starting with `prefix`.
-    pub async fn metric(&self, prefix: &str) -> Option<f64> {
-        let text = self
-            .client
+    /// The `/metrics` text (`None` when the admin listener does not answer).
+    async fn metrics_text(&self) -> Option<String> {
+        self.client
             .get(format!("{}/metrics", self.admin_url()))
             .send()
             .await
             .ok()?
             .text()
             .await
-            .ok()?;
-        super::sample(&text, prefix)
+            .ok()
+    }
+
+    /// The value of the first `/metrics` sample line starting with `prefix`.
+    pub async fn metric(&self, prefix: &str) -> Option<f64> {
+        super::sample(&self.metrics_text().await?, prefix)
     }
 
     /// The sum of every `/metrics` sample starting with `prefix` (`None` without any).
     pub async fn metric_sum(&self, prefix: &str) -> Option<f64> {
-        let text = self
-            .client
-            .get(format!("{}/metrics", self.admin_url()))
-            .send()
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        super::sample_sum(&text, prefix)
+        super::sample_sum(&self.metrics_text().await?, prefix)
     }
 
     /// The body of `GET <admin><path>` (panics on a transport error).
