@@ -94,8 +94,7 @@ impl Deliverer {
         batch: Batch,
         mut state: watch::Receiver<ClusterState>,
         cancel: CancellationToken,
-    ) -> Finished {
-        let sources = batch.sources.clone();
+    ) -> bool {
         let mut stack = vec![batch];
         while let Some(b) = stack.pop() {
             match self.write_one(&b, &mut state, &cancel).await {
@@ -104,18 +103,10 @@ impl Deliverer {
                     stack.push(y);
                     stack.push(x);
                 }
-                None => {
-                    return Finished {
-                        sources,
-                        done: false,
-                    }
-                }
+                None => return false,
             }
         }
-        Finished {
-            sources,
-            done: true,
-        }
+        true
     }
 
     /// One batch to its end: `Some(None)` finished, `Some(Some(halves))` to split, `None`
@@ -244,25 +235,18 @@ impl Deliverer {
     pub(super) async fn create(
         self: Arc<Self>,
         db: String,
-        source: (u32, i64),
         mut state: watch::Receiver<ClusterState>,
         cancel: CancellationToken,
-    ) -> Finished {
+    ) -> bool {
         let mut attempt = 0;
         loop {
             let Some(idx) = self.wait_up(&mut state, &cancel).await else {
-                return Finished {
-                    sources: vec![source],
-                    done: false,
-                };
+                return false;
             };
             match self.client.create_database(&self.endpoints[idx], &db).await {
                 Ok(a) if (200..300).contains(&a.status) && a.error.is_empty() => {
                     tracing::info!(cluster = %self.cluster, %db, "database created");
-                    return Finished {
-                        sources: vec![source],
-                        done: true,
-                    };
+                    return true;
                 }
                 Ok(a) if a.status == 401 || a.status == 403 => {
                     self.health
@@ -278,10 +262,7 @@ impl Deliverer {
             }
             attempt += 1;
             if !self.sleep(backoff(attempt, None), &cancel).await {
-                return Finished {
-                    sources: vec![source],
-                    done: false,
-                };
+                return false;
             }
         }
     }

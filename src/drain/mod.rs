@@ -19,51 +19,36 @@
 //! - One cluster's drain shares nothing a slow cluster could hold with another's (invariant 5).
 
 pub mod batch;
+pub mod core;
 mod deliver;
 pub mod reroute;
 pub mod tracker;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use rand::Rng as _;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ClusterConfig, Endpoint};
-use crate::control::{ClusterControl, ReplayRequest};
+use crate::control::ClusterControl;
 use crate::health::{ClusterHealth, ClusterState};
 use crate::influx::{classify, ClusterClient, Outcome, ReasonClass};
 use crate::metrics::DrainMetrics;
-use crate::queue::{self, ConsumerGroup, DeadLetter, DeadLetterSink, Event, Queue, RecordKind};
+use crate::queue::{self, ConsumerGroup, DeadLetter, DeadLetterSink, Queue};
+use crate::route::RouteTable;
 
+use self::batch::Batch;
+use self::core::{Command, Core, CoreConfig, DrainStatus, Input, SeekAnswer, TaskId, POLL_WAIT};
 use self::deliver::Deliverer;
-use crate::route::{ClusterFilter, RouteTable};
 
-use self::batch::{Batch, Batcher};
-use self::tracker::OffsetTracker;
-
-/// Events taken from the queue per poll.
-const POLL_MAX_EVENTS: usize = 512;
-/// How long one poll waits for the first event.
-const POLL_WAIT: Duration = Duration::from_millis(50);
-/// Reading stops (the records stay prefetched) while `max_in_flight` x this many batches wait.
-const READY_READ_FACTOR: usize = 2;
-/// While reading stops, a poll this often still serves rebalance events...
-const IDLE_POLL_INTERVAL: Duration = Duration::from_millis(500);
-/// ...taking this many events at most (records among them add to the waiting work).
-const IDLE_POLL_MAX_EVENTS: usize = 4;
 /// First retry delay; doubles up to [`MAX_BACKOFF`], with jitter.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest retry delay.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
-/// How often commits are sent at most.
-const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
-/// How often the lag is read from the queue.
-const LAG_INTERVAL: Duration = Duration::from_secs(2);
 
 /// A lag query running beside the drain loop.
 type LagTask = tokio::task::JoinHandle<Result<Vec<(u32, i64)>, queue::Error>>;
@@ -71,21 +56,6 @@ type LagTask = tokio::task::JoinHandle<Result<Vec<(u32, i64)>, queue::Error>>;
 /// The consumer group of a cluster's drain.
 pub fn group_name(cluster: &str) -> String {
     format!("fluxroute-drain-{cluster}")
-}
-
-/// Work waiting to be started, in log order.
-#[derive(Debug)]
-enum Work {
-    Write(Batch),
-    CreateDatabase { db: String, source: (u32, i64) },
-}
-
-/// What a finished task reports.
-#[derive(Debug)]
-struct Finished {
-    sources: Vec<(u32, i64)>,
-    /// `false` when cancelled (shutdown): the records stay unfinished and are read again later.
-    done: bool,
 }
 
 /// The consumer group that reroutes a down cluster's writes to its standby.
@@ -114,43 +84,7 @@ pub struct Drain {
     routes: RouteTable,
     queue: Arc<dyn Queue>,
     deliverer: Arc<Deliverer>,
-}
-
-/// Limits lines/s while a recovered cluster replays its backlog (`catchup_rate`).
-#[derive(Debug)]
-struct CatchUp {
-    rate: f64,
-    tokens: f64,
-    refilled: Instant,
-    active: bool,
-}
-
-impl CatchUp {
-    fn new(rate: f64) -> CatchUp {
-        CatchUp {
-            rate,
-            tokens: 0.0,
-            refilled: Instant::now(),
-            active: false,
-        }
-    }
-
-    /// Whether a batch of `lines` may start now (taking its tokens).
-    fn admit(&mut self, lines: usize) -> bool {
-        if !self.active {
-            return true;
-        }
-        let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.refilled).as_secs_f64() * self.rate)
-            .min(self.rate.max(lines as f64));
-        self.refilled = now;
-        if self.tokens >= lines as f64 {
-            self.tokens -= lines as f64;
-            true
-        } else {
-            false
-        }
-    }
+    status: watch::Sender<DrainStatus>,
 }
 
 impl Drain {
@@ -181,6 +115,7 @@ impl Drain {
             routes,
             queue,
             deliverer,
+            status: watch::Sender::new(DrainStatus::default()),
         }
     }
 
@@ -199,188 +134,126 @@ impl Drain {
         }
     }
 
+    /// The drain's state, updated as it changes.
+    pub fn status(&self) -> watch::Receiver<DrainStatus> {
+        self.status.subscribe()
+    }
+
     /// Runs until `cancel`; then lets in-flight writes finish within `grace` and commits.
     ///
     /// # Errors
     /// When the consumer group cannot be joined.
     pub async fn run(self, cancel: CancellationToken, grace: Duration) -> Result<(), queue::Error> {
-        let target = self.cluster.name.clone();
         // Routes (and lag) are those of the cluster whose writes this drain carries.
         let (name, primary) = match &self.kind {
-            DrainKind::Primary => (target.clone(), true),
+            DrainKind::Primary => (self.cluster.name.clone(), true),
             DrainKind::Reroute { from } => (from.clone(), false),
         };
         let consumer: Arc<dyn ConsumerGroup> = Arc::from(self.queue.join(&self.group()).await?);
-        let mut lag_task: Option<LagTask> = None;
-        let mut catch_up = self
-            .cluster
-            .catchup_rate
-            .filter(|_| primary)
-            .map(|r| CatchUp::new(r.get() as f64));
-        let mut was_up = true;
-        let mut control = self.control.clone();
-        // Replay requests made before this start were applied by the instance that got them.
-        let mut last_replay = control
+        let c = &self.cluster;
+        let config = CoreConfig {
+            routes_of: name.clone(),
+            primary,
+            max_in_flight: c.max_in_flight.get(),
+            batch_max_lines: c.batch_max_lines.get(),
+            batch_max_bytes: c.batch_max_bytes.get(),
+            batch_linger: c.batch_linger,
+            catchup_rate: c.catchup_rate.map(|r| r.get() as f64),
+        };
+        let control = self
+            .control
             .as_ref()
-            .and_then(|c| c.borrow().replay.map(|r| r.id));
-        let mut pending_replay: Option<ReplayRequest> = None;
-        // A replay seeks the partitions this drain holds; with none (between a revoke and the
-        // next assignment, or more members than partitions) it waits for an assignment.
-        let mut replay_needs_assignment = false;
-        let mut state = self.deliverer.health.subscribe();
-        let max_in_flight = self.cluster.max_in_flight.get();
-        let mut batcher = Batcher::new(
-            self.cluster.batch_max_lines.get(),
-            self.cluster.batch_max_bytes.get(),
-            self.cluster.batch_linger,
-        );
-        let mut tracker = OffsetTracker::new();
-        let mut ready: VecDeque<Work> = VecDeque::new();
-        let mut inflight: JoinSet<Finished> = JoinSet::new();
-        let mut barrier = false;
-        let mut paused = false;
-        let mut last_poll = Instant::now();
-        let mut last_commit = Instant::now();
-        let mut last_lag = Instant::now() - LAG_INTERVAL;
-        let mut caught_up_at = Instant::now();
-        let task_cancel = cancel.child_token();
-        let m = self.deliverer.metrics.clone();
-        tracing::info!(cluster = %target, routes_of = %name, "drain started");
+            .map(|c| c.borrow().clone())
+            .unwrap_or_default();
+        tracing::info!(cluster = %c.name, routes_of = %name, "drain started");
+        let mut driver = Driver {
+            core: Core::new(config, self.routes, control, Instant::now()),
+            name,
+            primary,
+            consumer,
+            health: self.deliverer.health.subscribe(),
+            published_health: None,
+            control: self.control,
+            deliverer: self.deliverer,
+            tasks: JoinSet::new(),
+            ids: HashMap::new(),
+            lag: None,
+            task_cancel: cancel.child_token(),
+            status: self.status,
+        };
+        driver.run(&cancel).await;
+        driver.shutdown(grace).await;
+        Ok(())
+    }
+}
 
-        let mut published: Option<ClusterState> = None;
+/// Carries out the core's commands: owns the consumer, the tasks and the lag query, and
+/// publishes the drain's status.
+struct Driver {
+    core: Core,
+    name: String,
+    primary: bool,
+    consumer: Arc<dyn ConsumerGroup>,
+    health: watch::Receiver<ClusterState>,
+    published_health: Option<ClusterState>,
+    control: Option<watch::Receiver<ClusterControl>>,
+    deliverer: Arc<Deliverer>,
+    tasks: JoinSet<bool>,
+    ids: HashMap<tokio::task::Id, TaskId>,
+    lag: Option<LagTask>,
+    /// Cancels the tasks: a child of the drain's token, cancelled apart after the grace.
+    task_cancel: CancellationToken,
+    status: watch::Sender<DrainStatus>,
+}
+
+impl Driver {
+    /// Reads, feeds and carries out until `cancel`.
+    async fn run(&mut self, cancel: &CancellationToken) {
         while !cancel.is_cancelled() {
-            let current = state.borrow_and_update().clone();
-            let up = current.is_up();
-            if primary {
-                // Gauges change only with the state.
-                if published.as_ref() != Some(&current) {
-                    publish_state(&m, &name, &current);
-                    published = Some(current);
+            let current = self.health.borrow_and_update().clone();
+            if self.published_health.as_ref() != Some(&current) {
+                if self.primary {
+                    publish_health(&self.deliverer.metrics, &self.name, &current);
                 }
-                if let Some(c) = catch_up.as_mut() {
-                    if up && !was_up {
-                        tracing::info!(cluster = %name, rate = c.rate, "cluster back; replaying its backlog at the catch-up rate");
-                        c.active = true;
-                        c.tokens = 0.0;
-                        c.refilled = Instant::now();
-                    }
-                }
+                let up = current.is_up();
+                self.published_health = Some(current);
+                self.feed(Input::Health { up }).await;
             }
-            was_up = up;
-            // Finished tasks.
-            while let Some(res) = inflight.try_join_next() {
-                finish(res, &mut tracker, &name);
-                barrier = false;
+            let control = self
+                .control
+                .as_mut()
+                .filter(|c| c.has_changed().unwrap_or(false))
+                .map(|c| c.borrow_and_update().clone());
+            if let Some(control) = control {
+                self.feed(Input::Control(control)).await;
             }
-            // Start work in log order; DDL is a barrier both ways.
-            let operator_paused = control.as_ref().is_some_and(|c| c.borrow().paused);
-            while inflight.len() < max_in_flight && !barrier && !operator_paused {
-                match ready.front() {
-                    Some(Work::CreateDatabase { .. }) if !inflight.is_empty() => break,
-                    Some(Work::Write(b))
-                        if !catch_up.as_mut().is_none_or(|c| c.admit(b.line_count)) =>
-                    {
-                        break
-                    }
-                    None => break,
-                    Some(_) => {}
-                }
-                let Some(work) = ready.pop_front() else { break };
-                let d = Arc::clone(&self.deliverer);
-                let c = task_cancel.clone();
-                let st = state.clone();
-                match work {
-                    Work::Write(batch) => {
-                        inflight.spawn(async move { d.deliver(batch, st, c).await });
-                    }
-                    Work::CreateDatabase { db, source } => {
-                        barrier = true;
-                        inflight.spawn(async move { d.create(db, source, st, c).await });
-                    }
-                }
+            while let Some(res) = self.tasks.try_join_next_with_id() {
+                self.finished(res).await;
             }
-            // Replay: finish what was read, then seek back and re-deliver from the time.
-            if primary && pending_replay.is_none() {
-                let req = control.as_mut().and_then(|c| c.borrow_and_update().replay);
-                if let Some(req) = req.filter(|r| Some(r.id) != last_replay) {
-                    tracing::info!(cluster = %name, since_ms = req.since_ms, "replay requested");
-                    pending_replay = Some(req);
-                }
-            }
-            if let Some(req) = pending_replay {
-                ready.extend(batcher.take_all().into_iter().map(Work::Write));
-                if ready.is_empty() && inflight.is_empty() && !replay_needs_assignment {
-                    commit(&*consumer, &mut tracker, &name, &m).await;
-                    match consumer.seek_to_time(req.since_ms).await {
-                        Ok(positions) if positions.is_empty() => {
-                            tracing::info!(cluster = %name, "replay waits until partitions are assigned");
-                            replay_needs_assignment = true;
-                        }
-                        Ok(positions) => {
-                            for &(p, pos) in &positions {
-                                tracker.reset(p, pos);
-                            }
-                            commit(&*consumer, &mut tracker, &name, &m).await;
-                            tracing::info!(cluster = %name, ?positions, "replaying from the requested time");
-                            last_replay = Some(req.id);
-                            pending_replay = None;
-                        }
-                        Err(e) => {
-                            tracing::warn!(cluster = %name, error = %e, "seeking for a replay; retrying")
-                        }
-                    }
-                }
-            }
-            // Pause reading while the cluster is down, paused by an operator, about to replay,
-            // or while the catch-up rate holds back the work that waits. Pausing is not the
-            // everyday back-pressure (below): librdkafka drops a paused partition's prefetched
-            // records and fetches them again after the resume.
-            let operator_paused = control.as_ref().is_some_and(|c| c.borrow().paused);
-            let held_back = catch_up.as_ref().is_some_and(|c| c.active);
-            let want_pause = !state.borrow().is_up()
-                || operator_paused
-                || pending_replay.is_some()
-                || (held_back && ready.len() >= max_in_flight * READY_READ_FACTOR);
-            if want_pause != paused {
-                match consumer.set_paused(want_pause).await {
-                    Ok(()) => {
-                        paused = want_pause;
-                        tracing::debug!(cluster = %name, paused, "drain reading paused/resumed");
-                    }
-                    Err(e) => tracing::warn!(cluster = %name, error = %e, "pausing the consumer"),
-                }
-            }
+            self.feed(Input::Tick).await;
             // Read (poll is cancel safe, but it is never raced: records must not be dropped).
-            // When no more work can start, only take what is there (rebalance events), then
-            // wait for a delivery to finish instead, so a freed slot is refilled at once.
-            // Enough work waiting: leave the next records in the client's prefetch queue
-            // (bounded by the client) and only poll now and then, for rebalance events.
-            let enough = ready.len() >= max_in_flight * READY_READ_FACTOR;
-            let busy = paused || enough || inflight.len() >= max_in_flight;
-            let wait = if busy { Duration::ZERO } else { POLL_WAIT };
-            let polled = if !enough || paused {
-                consumer.poll(POLL_MAX_EVENTS, wait).await
-            } else if last_poll.elapsed() >= IDLE_POLL_INTERVAL {
-                last_poll = Instant::now();
-                consumer.poll(IDLE_POLL_MAX_EVENTS, wait).await
-            } else {
-                Ok(Vec::new())
+            let plan = self.core.poll_plan(Instant::now());
+            let polled = match plan.read {
+                Some((max, wait)) => self.consumer.poll(max, wait).await,
+                None => Ok(Vec::new()),
             };
-            if busy && polled.as_ref().is_ok_and(Vec::is_empty) {
-                tokio::select! {
-                    Some(res) = inflight.join_next(), if !inflight.is_empty() => {
-                        finish(res, &mut tracker, &name);
-                        barrier = false;
-                    }
-                    () = tokio::time::sleep(POLL_WAIT) => {}
-                    _ = state.changed() => {}
-                    () = cancel.cancelled() => {}
+            // No more work can start: wait for a delivery to finish, so a freed slot is
+            // refilled at once.
+            if plan.busy && polled.as_ref().is_ok_and(Vec::is_empty) {
+                let finished = tokio::select! {
+                    Some(res) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => Some(res),
+                    () = tokio::time::sleep(POLL_WAIT) => None,
+                    _ = self.health.changed() => None,
+                    () = cancel.cancelled() => None,
+                };
+                if let Some(res) = finished {
+                    self.finished(res).await;
                 }
             }
             let events = match polled {
-                Ok(ev) => ev,
+                Ok(events) => events,
                 Err(e) => {
-                    tracing::warn!(cluster = %name, error = %e, "reading the queue");
+                    tracing::warn!(cluster = %self.name, error = %e, "reading the queue");
                     tokio::select! {
                         () = cancel.cancelled() => break,
                         () = tokio::time::sleep(MIN_BACKOFF * 5) => {}
@@ -388,193 +261,211 @@ impl Drain {
                     Vec::new()
                 }
             };
-            let now = Instant::now();
-            for ev in events {
-                match ev {
-                    Event::Assigned(parts) => {
-                        tracing::info!(cluster = %name, ?parts, "partitions assigned");
-                        replay_needs_assignment = false;
-                    }
-                    Event::Revoked(parts) => {
-                        tracing::info!(cluster = %name, ?parts, "partitions revoked");
-                        // Commit what is finished; the new owner reads the rest again. Work
-                        // already batched is still delivered: a batch mixes partitions, and
-                        // dropping it would strand the records of partitions this drain keeps
-                        // (a revoked partition's lines written twice are harmless).
-                        commit(&*consumer, &mut tracker, &name, &m).await;
-                        tracker.revoke(&parts);
-                    }
-                    Event::Undecodable {
-                        partition,
-                        offset,
-                        reason,
-                        payload,
-                    } => {
-                        tracker.read(partition, offset, 0);
-                        let letter = DeadLetter {
-                            cluster: name.clone(),
-                            db: String::new(),
-                            rp: String::new(),
-                            status: 0,
-                            reason: format!("undecodable record: {reason}"),
-                            reason_class: ReasonClass::Undecodable.as_str(),
-                            sources: vec![(partition, offset)],
-                            lines: payload,
-                        };
-                        if self.deliverer.dead_letter(letter, 0, &cancel).await {
-                            tracker.finish(partition, offset);
-                        }
-                    }
-                    Event::Record(r) => match r.meta.kind {
-                        RecordKind::CreateDatabase => {
-                            match self.routes.database_on(&name, &r.meta.db) {
-                                Some(db) => {
-                                    tracker.read(r.partition, r.offset, r.timestamp_ms);
-                                    ready.extend(batcher.take_all().into_iter().map(Work::Write));
-                                    ready.push_back(Work::CreateDatabase {
-                                        db,
-                                        source: (r.partition, r.offset),
-                                    });
-                                }
-                                None => tracker.skip(r.partition, r.offset),
-                            }
-                        }
-                        RecordKind::Write => {
-                            let (db, lines, count) =
-                                match self.routes.filter_for(&name, &r.meta.db, &r.meta.rp) {
-                                    ClusterFilter::Nothing => (None, r.payload, 0),
-                                    ClusterFilter::All { db } => {
-                                        let n =
-                                            crate::line_protocol::line_slices(&r.payload).count();
-                                        (Some(db), r.payload, n)
-                                    }
-                                    ClusterFilter::ByMeasurement { db } => {
-                                        let (lines, n) = select_lines(&r.payload, |m| {
-                                            self.routes.takes(&name, &r.meta.db, &r.meta.rp, m)
-                                        });
-                                        (Some(db), lines, n)
-                                    }
-                                };
-                            match db {
-                                Some(db) if count > 0 => {
-                                    tracker.read(r.partition, r.offset, r.timestamp_ms);
-                                    let full = batcher.add(
-                                        &db,
-                                        &r.meta.rp,
-                                        &lines,
-                                        count,
-                                        (r.partition, r.offset),
-                                        now,
-                                    );
-                                    ready.extend(full.into_iter().map(Work::Write));
-                                }
-                                _ => tracker.skip(r.partition, r.offset),
-                            }
-                        }
-                    },
-                }
-            }
-            ready.extend(batcher.take_expired(now).into_iter().map(Work::Write));
-            if last_commit.elapsed() >= COMMIT_INTERVAL {
-                commit(&*consumer, &mut tracker, &name, &m).await;
-                last_commit = Instant::now();
+            for event in events {
+                self.feed(Input::Event(event)).await;
             }
             // The lag is read off the loop (it takes broker round trips).
-            if primary && lag_task.is_none() && last_lag.elapsed() >= LAG_INTERVAL {
-                last_lag = Instant::now();
-                let c = Arc::clone(&consumer);
-                lag_task = Some(tokio::spawn(async move { c.lag().await }));
-            }
-            let finished = match lag_task.take_if(|t| t.is_finished()) {
-                // Finished: the await returns at once.
-                Some(t) => t.await.ok().and_then(Result::ok),
-                None => None,
-            };
-            if let Some(lag) = finished {
-                let records: i64 = lag.iter().map(|(_, l)| l).sum();
-                m.lag_records.with_label_values(&[&name]).set(records);
-                if records == 0 && tracker.pending() == 0 {
-                    caught_up_at = Instant::now();
-                    if let Some(c) = catch_up.as_mut().filter(|c| c.active) {
-                        tracing::info!(cluster = %name, "caught up");
-                        c.active = false;
+            if let Some(task) = self.lag.take_if(|t| t.is_finished()) {
+                let lag = match task.await {
+                    Ok(Ok(lag)) => Some(lag),
+                    Ok(Err(e)) => {
+                        tracing::debug!(cluster = %self.name, error = %e, "reading the lag");
+                        None
                     }
-                }
-                let oldest = tracker
-                    .oldest_pending_ms()
-                    .map(|ms| queue::now_ms().saturating_sub(ms) as f64 / 1000.0);
-                let behind = if records > 0 {
-                    caught_up_at.elapsed().as_secs_f64()
-                } else {
-                    0.0
+                    Err(e) => {
+                        tracing::warn!(cluster = %self.name, error = %e, "lag query failed");
+                        None
+                    }
                 };
-                m.lag_seconds
-                    .with_label_values(&[&name])
-                    .set(oldest.unwrap_or(0.0).max(behind));
+                let wall_ms = queue::now_ms();
+                self.feed(Input::Lag { lag, wall_ms }).await;
             }
-            if state.has_changed().unwrap_or(false) {
-                continue;
-            }
+            self.publish();
         }
+    }
 
-        if let Some(t) = lag_task.take() {
+    /// Delivers what is open (while the cluster is up) and lets in-flight work finish within
+    /// `grace`, then commits.
+    async fn shutdown(&mut self, grace: Duration) {
+        if let Some(t) = self.lag.take() {
             t.abort();
         }
-        // Shutdown: write what is open, let in-flight work finish within the grace period.
-        tracing::info!(cluster = %name, in_flight = inflight.len(), "drain stopping");
+        tracing::info!(cluster = %self.name, in_flight = self.core.in_flight(), "drain stopping");
         let deadline = tokio::time::Instant::now() + grace;
-        ready.extend(batcher.take_all().into_iter().map(Work::Write));
-        if state.borrow().is_up() {
-            for work in ready.drain(..) {
-                if let Work::Write(batch) = work {
-                    let d = Arc::clone(&self.deliverer);
-                    let c = task_cancel.clone();
-                    let st = state.clone();
-                    inflight.spawn(async move { d.deliver(batch, st, c).await });
-                }
-            }
-        }
+        self.feed(Input::Stop).await;
         loop {
-            match tokio::time::timeout_at(deadline, inflight.join_next()).await {
-                Ok(Some(Ok(f))) if f.done => {
-                    for (p, o) in f.sources {
-                        tracker.finish(p, o);
-                    }
-                }
-                Ok(Some(_)) => {}
+            match tokio::time::timeout_at(deadline, self.tasks.join_next_with_id()).await {
+                Ok(Some(res)) => self.finished(res).await,
                 Ok(None) => break,
                 Err(_) => {
-                    tracing::warn!(cluster = %name, pending = inflight.len(), "writes still in flight after the grace period; they will be replayed");
-                    task_cancel.cancel();
-                    inflight.shutdown().await;
+                    tracing::warn!(cluster = %self.name, pending = self.tasks.len(), "writes still in flight after the grace period; they will be replayed");
+                    self.task_cancel.cancel();
+                    self.tasks.shutdown().await;
                     break;
                 }
             }
         }
-        commit(&*consumer, &mut tracker, &name, &m).await;
-        tracing::info!(cluster = %name, "drain stopped");
-        Ok(())
+        self.feed(Input::Final).await;
+        self.publish();
+        tracing::info!(cluster = %self.name, "drain stopped");
     }
-}
 
-/// Finishes the records of a delivery task that completed (not of one cancelled at shutdown).
-fn finish(
-    res: Result<Finished, tokio::task::JoinError>,
-    tracker: &mut OffsetTracker,
-    cluster: &str,
-) {
-    match res {
-        Ok(f) if f.done => {
-            for (p, o) in f.sources {
-                tracker.finish(p, o);
+    /// Steps the core with `input` and carries out its commands, feeding back the answers of
+    /// those that are awaited here (commit, pause, seek) before anything else.
+    async fn feed(&mut self, input: Input) {
+        let mut commands: VecDeque<Command> = self.core.step(input, Instant::now()).into();
+        while let Some(command) = commands.pop_front() {
+            let answer = match command {
+                Command::Deliver { task, batch } => {
+                    let (d, state, cancel) = self.task_parts();
+                    self.spawn(task, async move { d.deliver(batch, state, cancel).await });
+                    None
+                }
+                Command::CreateDatabase { task, db, .. } => {
+                    let (d, state, cancel) = self.task_parts();
+                    self.spawn(task, async move { d.create(db, state, cancel).await });
+                    None
+                }
+                Command::DeadLetter { task, letter } => {
+                    let (d, _, cancel) = self.task_parts();
+                    self.spawn(task, async move { d.dead_letter(letter, 0, &cancel).await });
+                    None
+                }
+                Command::Commit(positions) => {
+                    let ok = match self.consumer.commit(&positions).await {
+                        Ok(()) => true,
+                        Err(e) => {
+                            tracing::warn!(cluster = %self.name, error = %e, "commit failed; will retry");
+                            false
+                        }
+                    };
+                    Some(Input::Committed { positions, ok })
+                }
+                Command::SetPaused(paused) => {
+                    let ok = match self.consumer.set_paused(paused).await {
+                        Ok(()) => true,
+                        Err(e) => {
+                            tracing::warn!(cluster = %self.name, error = %e, "pausing the consumer");
+                            false
+                        }
+                    };
+                    Some(Input::PauseSet { paused, ok })
+                }
+                Command::Seek { since_ms } => {
+                    let answer = match self.seek_to_time(since_ms).await {
+                        Ok(answer) => Some(answer),
+                        Err(e) => {
+                            tracing::warn!(cluster = %self.name, error = %e, "seeking for a replay; retrying");
+                            None
+                        }
+                    };
+                    Some(Input::Sought(answer))
+                }
+                Command::SeekTo(positions) => {
+                    let ok = match self.consumer.seek(&positions).await {
+                        Ok(()) => true,
+                        Err(e) => {
+                            tracing::warn!(cluster = %self.name, error = %e, "seeking back for a replay; retrying");
+                            false
+                        }
+                    };
+                    Some(Input::SoughtTo(ok))
+                }
+                Command::QueryLag => {
+                    let c = Arc::clone(&self.consumer);
+                    self.lag = Some(tokio::spawn(async move { c.lag().await }));
+                    None
+                }
+            };
+            if let Some(answer) = answer {
+                commands.extend(self.core.step(answer, Instant::now()));
             }
         }
-        Ok(_) => {}
-        Err(e) => tracing::error!(%cluster, error = %e, "delivery task failed"),
+    }
+
+    /// Seeks by time and reads the committed positions of the partitions it moved.
+    async fn seek_to_time(&self, since_ms: i64) -> Result<SeekAnswer, queue::Error> {
+        let positions = self.consumer.seek_to_time(since_ms).await?;
+        let parts: Vec<u32> = positions.iter().map(|&(p, _)| p).collect();
+        let committed = if parts.is_empty() {
+            Vec::new()
+        } else {
+            self.consumer.committed(&parts).await?
+        };
+        Ok(SeekAnswer {
+            positions,
+            committed,
+        })
+    }
+
+    fn task_parts(
+        &self,
+    ) -> (
+        Arc<Deliverer>,
+        watch::Receiver<ClusterState>,
+        CancellationToken,
+    ) {
+        (
+            Arc::clone(&self.deliverer),
+            self.health.clone(),
+            self.task_cancel.clone(),
+        )
+    }
+
+    fn spawn(
+        &mut self,
+        task: TaskId,
+        work: impl std::future::Future<Output = bool> + Send + 'static,
+    ) {
+        let handle = self.tasks.spawn(work);
+        self.ids.insert(handle.id(), task);
+    }
+
+    /// Feeds a finished task (one that failed counts as not done: its records stay unfinished).
+    async fn finished(&mut self, res: Result<(tokio::task::Id, bool), tokio::task::JoinError>) {
+        let (id, done) = match res {
+            Ok(r) => r,
+            Err(e) => {
+                if !e.is_cancelled() {
+                    tracing::error!(cluster = %self.name, error = %e, "delivery task failed");
+                }
+                (e.id(), false)
+            }
+        };
+        if let Some(task) = self.ids.remove(&id) {
+            self.feed(Input::Finished { task, done }).await;
+        }
+    }
+
+    /// Sends the core's status when it changed, and updates the metrics it carries.
+    fn publish(&self) {
+        let now = self.core.status();
+        let before = self.status.borrow().clone();
+        if now == before {
+            return;
+        }
+        let m = &self.deliverer.metrics;
+        let advanced = now
+            .committed_records
+            .saturating_sub(before.committed_records);
+        if advanced > 0 {
+            m.records_committed
+                .with_label_values(&[&self.name])
+                .inc_by(advanced);
+        }
+        if self.primary {
+            if let Some(records) = now.lag_records {
+                m.lag_records.with_label_values(&[&self.name]).set(records);
+                m.lag_seconds
+                    .with_label_values(&[&self.name])
+                    .set(now.lag_seconds);
+            }
+        }
+        self.status.send_replace(now);
     }
 }
 
-fn publish_state(m: &DrainMetrics, cluster: &str, s: &ClusterState) {
+fn publish_health(m: &DrainMetrics, cluster: &str, s: &ClusterState) {
     m.cluster_up
         .with_label_values(&[cluster])
         .set(i64::from(s.is_up()));
@@ -588,120 +479,10 @@ fn publish_state(m: &DrainMetrics, cluster: &str, s: &ClusterState) {
     }
 }
 
-async fn commit(
-    consumer: &dyn ConsumerGroup,
-    tracker: &mut OffsetTracker,
-    cluster: &str,
-    m: &DrainMetrics,
-) {
-    let positions = tracker.committable();
-    if positions.is_empty() {
-        return;
-    }
-    match consumer.commit(&positions).await {
-        Ok(()) => {
-            let advanced = tracker.committed(&positions);
-            m.records_committed
-                .with_label_values(&[cluster])
-                .inc_by(advanced);
-        }
-        Err(e) => tracing::warn!(%cluster, error = %e, "commit failed; will retry"),
-    }
-}
-
-/// The measurement of a normalized line (up to the first unescaped `,` or space), unescaped.
-fn measurement_of(line: &[u8]) -> std::borrow::Cow<'_, str> {
-    let mut end = line.len();
-    let mut i = 0;
-    while i < line.len() {
-        match line[i] {
-            b'\\' => i += 1,
-            b',' | b' ' => {
-                end = i;
-                break;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    let raw = &line[..end.min(line.len())];
-    if raw.contains(&b'\\') {
-        let mut out = Vec::with_capacity(raw.len());
-        let mut j = 0;
-        while j < raw.len() {
-            if raw[j] == b'\\' && matches!(raw.get(j + 1), Some(b',' | b' ')) {
-                j += 1;
-            }
-            out.push(raw[j]);
-            j += 1;
-        }
-        std::borrow::Cow::Owned(String::from_utf8_lossy(&out).into_owned())
-    } else {
-        String::from_utf8_lossy(raw)
-    }
-}
-
-/// The lines of `payload` whose measurement `keep` accepts, and their count.
-fn select_lines(payload: &Bytes, keep: impl Fn(&str) -> bool) -> (Bytes, usize) {
-    let mut out = Vec::new();
-    let mut n = 0;
-    for line in crate::line_protocol::line_slices(payload) {
-        // The measurement as influxd stores it; the fast reading for a line that does not parse
-        // (queued lines always do).
-        let text = line.strip_suffix(b"\n").unwrap_or(line);
-        let name = match crate::line_protocol::parse_line(text) {
-            Ok(l) => {
-                std::borrow::Cow::Owned(String::from_utf8_lossy(&l.measurement()).into_owned())
-            }
-            Err(_) => measurement_of(line),
-        };
-        if keep(&name) {
-            out.extend_from_slice(line);
-            n += 1;
-        }
-    }
-    (Bytes::from(out), n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::deliver::backoff;
     use super::*;
-
-    #[test]
-    fn measurement_is_read_up_to_the_first_unescaped_separator() {
-        assert_eq!(measurement_of(b"cpu,host=a v=1 1\n"), "cpu");
-        // A line with a newline inside a string value is routed whole (found by fuzzing review).
-        let payload = Bytes::from_static(b"log msg=\"a\nb\" 1\ncpu v=1 2\nlog msg=\"c\" 3\n");
-        let (kept, n) = select_lines(&payload, |m| m == "log");
-        assert_eq!(n, 2);
-        assert_eq!(&kept[..], b"log msg=\"a\nb\" 1\nlog msg=\"c\" 3\n");
-        assert_eq!(crate::line_protocol::line_slices(&payload).count(), 3);
-        assert_eq!(measurement_of(b"disk\\ io v=1 1\n"), "disk io");
-        assert_eq!(measurement_of(b"a\\,b,t=1 v=1 1"), "a,b");
-    }
-
-    #[test]
-    fn select_lines_keeps_matching_measurements() {
-        let payload = Bytes::from_static(b"http_a v=1 1\ncpu v=1 1\nhttp_b v=1 1\n");
-        let (lines, n) = select_lines(&payload, |m| m.starts_with("http"));
-        assert_eq!(n, 2);
-        assert_eq!(&lines[..], b"http_a v=1 1\nhttp_b v=1 1\n");
-    }
-
-    #[test]
-    fn catch_up_admits_batches_at_the_configured_rate() {
-        let mut c = CatchUp::new(1000.0);
-        assert!(c.admit(5000), "inactive: no limit");
-        c.active = true;
-        c.tokens = 0.0;
-        c.refilled = Instant::now() - Duration::from_millis(500);
-        assert!(c.admit(400), "500 tokens after half a second");
-        assert!(!c.admit(400), "only ~100 left");
-        // A batch larger than a second's worth is admitted once the bucket is full.
-        c.refilled = Instant::now() - Duration::from_secs(10);
-        assert!(c.admit(5000));
-    }
 
     #[test]
     fn backoff_grows_and_honours_retry_after() {

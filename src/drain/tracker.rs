@@ -104,6 +104,14 @@ impl OffsetTracker {
         );
     }
 
+    /// The next offset to commit for `partition`: its lowest unfinished record, else one past
+    /// the highest read (`None` when not tracked).
+    pub fn position(&self, partition: u32) -> Option<i64> {
+        self.parts
+            .get(&partition)
+            .and_then(PartitionTrack::position)
+    }
+
     /// Whether `partition` is tracked (assigned and read from).
     pub fn owns(&self, partition: u32) -> bool {
         self.parts.contains_key(&partition)

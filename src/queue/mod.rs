@@ -387,6 +387,14 @@ pub trait ConsumerGroup: Send + Sync + fmt::Debug {
     /// [`Error::Unavailable`] when offsets cannot be looked up or the seek is refused.
     async fn seek_to_time(&self, since_ms: i64) -> Result<Vec<(u32, i64)>, Error>;
 
+    /// Moves this member's read position on each given (assigned) partition to the offset, as
+    /// `(partition, next offset to read)`; reading goes on from there. An offset before the
+    /// oldest retained record reads from that record.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when the seek is refused (e.g. the partition is not assigned).
+    async fn seek(&self, positions: &[(u32, i64)]) -> Result<(), Error>;
+
     /// The group's committed positions for `partitions` (`None` when never committed).
     ///
     /// # Errors

@@ -159,6 +159,24 @@ pub(crate) async fn seek_past_the_end(ctx: Ctx) {
             .is_empty(),
         "nothing after the end"
     );
+    // And back by offset: everything from the second record of each partition again.
+    let back: Vec<(u32, i64)> = next_positions(&got)
+        .into_iter()
+        .map(|(p, _)| (p, 1))
+        .collect();
+    member.seek(&back).await.expect("seek back by offset");
+    let want: Vec<usize> = sorted_seqs(
+        &got.iter()
+            .filter(|r| r.offset >= 1)
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    let (again, _) = read(&ctx, member.as_ref(), want.len()).await;
+    assert_eq!(
+        sorted_seqs(&again),
+        want,
+        "reading goes on from the offsets"
+    );
 }
 
 /// While paused a member reads nothing (and stays in its group); after resuming it reads on

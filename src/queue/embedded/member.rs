@@ -205,6 +205,28 @@ impl ConsumerGroup for EmbeddedMember {
         Ok(out)
     }
 
+    async fn seek(&self, positions: &[(u32, i64)]) -> Result<(), Error> {
+        let mut m = self.member.lock().await;
+        if !m.assigned || m.revoked {
+            return Err(Error::Unavailable {
+                context: format!("seeking group {}", self.group),
+                source: "no partitions assigned to this member (poll first)".into(),
+            });
+        }
+        let parts = self.shared.lock_state().parts.len();
+        if m.positions.len() < parts {
+            m.positions.resize(parts, 0);
+        }
+        for &(p, offset) in positions {
+            let slot = usize::try_from(p)
+                .ok()
+                .and_then(|i| m.positions.get_mut(i))
+                .ok_or_else(|| Error::Setup(format!("partition {p} out of range")))?;
+            *slot = offset;
+        }
+        Ok(())
+    }
+
     /// While paused, polls return only [`Event::Assigned`] / [`Event::Revoked`]; reading
     /// resumes after the last record returned.
     async fn set_paused(&self, paused: bool) -> Result<(), Error> {

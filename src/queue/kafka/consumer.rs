@@ -287,6 +287,35 @@ impl ConsumerGroup for KafkaConsumerGroup {
         r.map_err(|e| Error::unavailable(format!("pausing/resuming group {}", self.group), e))
     }
 
+    async fn seek(&self, positions: &[(u32, i64)]) -> Result<(), Error> {
+        let consumer = Arc::clone(&self.consumer);
+        let group = self.group.clone();
+        let topic = self.topic.clone();
+        let positions = positions.to_vec();
+        tokio::task::spawn_blocking(move || {
+            for (p, offset) in positions {
+                let partition = i32::try_from(p)
+                    .map_err(|_| Error::Setup(format!("partition {p} out of range")))?;
+                consumer
+                    .seek(
+                        &topic,
+                        partition,
+                        Offset::Offset(offset),
+                        Duration::from_secs(10),
+                    )
+                    .map_err(|e| {
+                        Error::unavailable(
+                            format!("seeking group {group} partition {p} to offset {offset}"),
+                            e,
+                        )
+                    })?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::Setup(format!("seek task failed: {e}")))?
+    }
+
     async fn seek_to_time(&self, since_ms: i64) -> Result<Vec<(u32, i64)>, Error> {
         let consumer = Arc::clone(&self.consumer);
         let group = self.group.clone();

@@ -1,0 +1,855 @@
+//! The drain's decisions without I/O and without a clock: [`Core::step`] takes one input
+//! (records and rebalance events read, a delivery finished, health or operator control changed,
+//! a lag reading, a tick) and the time, and answers the commands to carry out (deliver, create a
+//! database, dead-letter, commit, pause or resume reading, seek, read the lag).
+//!
+//! The core owns the offset tracker, the batcher, catch-up, the DDL barrier, replay and pause
+//! state; the async driver ([`super::Drain::run`]) only carries out its commands and feeds their
+//! answers back. Contract with the driver: the answers to [`Command::Commit`],
+//! [`Command::SetPaused`] and [`Command::Seek`] come back (as [`Input::Committed`],
+//! [`Input::PauseSet`], [`Input::Sought`]) before any other input; the other commands run
+//! beside the loop and answer whenever they finish.
+//!
+//! Invariants (unit- and property-tested below):
+//! - a commit never passes a record whose delivery has not finished ([`OffsetTracker`]);
+//! - `CREATE DATABASE` starts after every earlier task finished and before any later one;
+//! - a replay commits what is finished, then seeks, then commits the new positions;
+//! - a revoked partition's finished records are committed before it is forgotten;
+//! - reading pauses while the cluster is down, an operator paused it, a replay waits, or the
+//!   catch-up rate holds back the work that waits.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::batch::{Batch, Batcher};
+use super::tracker::OffsetTracker;
+use crate::control::{ClusterControl, ReplayRequest};
+use crate::influx::ReasonClass;
+use crate::queue::{DeadLetter, Event, Record, RecordKind};
+use crate::route::{ClusterFilter, RouteTable};
+
+/// Events taken from the queue per poll.
+pub(super) const POLL_MAX_EVENTS: usize = 512;
+/// How long one poll waits for the first event.
+pub(super) const POLL_WAIT: Duration = Duration::from_millis(50);
+/// Reading stops (the records stay prefetched) while `max_in_flight` x this many batches wait.
+const READY_READ_FACTOR: usize = 2;
+/// While reading stops, a poll this often still serves rebalance events...
+const IDLE_POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// ...taking this many events at most (records among them add to the waiting work).
+const IDLE_POLL_MAX_EVENTS: usize = 4;
+/// How often commits are sent at most.
+const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
+/// How often the lag is read from the queue.
+const LAG_INTERVAL: Duration = Duration::from_secs(2);
+/// How long after a failed seek or pause it is tried again.
+const EFFECT_RETRY: Duration = Duration::from_millis(250);
+
+/// Names one task the driver runs beside the loop (a delivery, a DDL, a dead letter).
+pub type TaskId = u64;
+
+/// What happened, as the driver tells the core.
+#[derive(Debug)]
+pub enum Input {
+    /// The target cluster's health (Up: some endpoint takes writes, not misconfigured).
+    Health {
+        /// Whether it is Up.
+        up: bool,
+    },
+    /// The operator's control of the cluster changed.
+    Control(ClusterControl),
+    /// An event read from the queue.
+    Event(Event),
+    /// A task finished: `done` when its records are written or dead-lettered, `false` when it
+    /// was cancelled or failed (its records stay unfinished and are read again later).
+    Finished {
+        /// Which task.
+        task: TaskId,
+        /// Whether its records are finished.
+        done: bool,
+    },
+    /// The answer to [`Command::Commit`].
+    Committed {
+        /// The positions that were sent.
+        positions: Vec<(u32, i64)>,
+        /// Whether the queue took them.
+        ok: bool,
+    },
+    /// The answer to [`Command::SetPaused`].
+    PauseSet {
+        /// The state that was asked for.
+        paused: bool,
+        /// Whether it took effect.
+        ok: bool,
+    },
+    /// The answer to [`Command::Seek`], or `None` when seeking failed.
+    Sought(Option<SeekAnswer>),
+    /// The answer to [`Command::SeekTo`]: whether it took effect.
+    SoughtTo(bool),
+    /// The answer to [`Command::QueryLag`]: records behind per partition (`None`: failed), and
+    /// the wall-clock time in ms.
+    Lag {
+        /// Records behind per partition.
+        lag: Option<Vec<(u32, i64)>>,
+        /// Now, in ms since the epoch (append times of records are on the same clock).
+        wall_ms: i64,
+    },
+    /// Time passed.
+    Tick,
+    /// Shutdown begins: close open batches and deliver what waits (when the cluster is up).
+    Stop,
+    /// Shutdown ends: commit what finished.
+    Final,
+}
+
+/// What the driver is to do.
+#[derive(Debug)]
+pub enum Command {
+    /// Write a batch (task).
+    Deliver {
+        /// The task.
+        task: TaskId,
+        /// Its batch.
+        batch: Batch,
+    },
+    /// Apply `CREATE DATABASE` (task).
+    CreateDatabase {
+        /// The task.
+        task: TaskId,
+        /// Database on the target cluster.
+        db: String,
+        /// The record it comes from.
+        source: (u32, i64),
+    },
+    /// Dead-letter an undecodable record (task).
+    DeadLetter {
+        /// The task.
+        task: TaskId,
+        /// The letter.
+        letter: DeadLetter,
+    },
+    /// Commit these positions; answer with [`Input::Committed`].
+    Commit(Vec<(u32, i64)>),
+    /// Pause or resume reading; answer with [`Input::PauseSet`].
+    SetPaused(bool),
+    /// Seek every assigned partition to the first record at or after `since_ms`; answer with
+    /// [`Input::Sought`].
+    Seek {
+        /// Time in ms since the epoch.
+        since_ms: i64,
+    },
+    /// Move the read positions of these partitions back to these offsets (a replay never
+    /// skips records not yet delivered); answer with [`Input::SoughtTo`].
+    SeekTo(Vec<(u32, i64)>),
+    /// Read the lag beside the loop; answer with [`Input::Lag`].
+    QueryLag,
+}
+
+/// Where a seek by time moved the read positions, and the group's committed positions of the
+/// same partitions just before.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeekAnswer {
+    /// `(partition, first offset at or after the time)`.
+    pub positions: Vec<(u32, i64)>,
+    /// `(partition, committed position)`; `None` when never committed.
+    pub committed: Vec<(u32, Option<i64>)>,
+}
+
+/// How the driver is to read next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollPlan {
+    /// Poll for at most this many events, waiting at most this long for the first; `None`:
+    /// do not poll now (enough work waits; the records stay prefetched).
+    pub read: Option<(usize, Duration)>,
+    /// No more work can start now: after an empty poll, wait for a task to finish (or a short
+    /// while) rather than polling again at once.
+    pub busy: bool,
+}
+
+/// A drain's state as the admin API, `ctl` and metrics show it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DrainStatus {
+    /// The target cluster is Up.
+    pub up: bool,
+    /// Reading from the queue is paused (down, operator, replay, catch-up).
+    pub reading_paused: bool,
+    /// An operator paused the cluster.
+    pub operator_paused: bool,
+    /// A replay is waiting for in-flight work or for its seek.
+    pub replaying: bool,
+    /// Replaying a backlog at the catch-up rate.
+    pub catching_up: bool,
+    /// Tasks running (deliveries, DDL, dead letters).
+    pub in_flight: usize,
+    /// Batches and DDL waiting to start.
+    pub waiting: usize,
+    /// Records read but not finished.
+    pub pending_records: usize,
+    /// Records behind the end of the queue, at the last reading.
+    pub lag_records: Option<i64>,
+    /// Seconds behind, at the last reading.
+    pub lag_seconds: f64,
+    /// Records the committed positions moved past since start.
+    pub committed_records: u64,
+}
+
+/// Limits of one drain.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// The cluster whose routes (and lag) the drain follows: the target, or for a reroute the
+    /// down cluster.
+    pub routes_of: String,
+    /// The cluster's own drain (replays, catch-up, lag); not a reroute.
+    pub primary: bool,
+    /// Tasks running at once.
+    pub max_in_flight: usize,
+    /// Lines per batch.
+    pub batch_max_lines: usize,
+    /// Bytes per batch.
+    pub batch_max_bytes: usize,
+    /// How long a batch stays open.
+    pub batch_linger: Duration,
+    /// Lines/s while replaying a backlog after an outage.
+    pub catchup_rate: Option<f64>,
+}
+
+/// Work waiting to be started, in log order.
+#[derive(Debug)]
+enum Work {
+    Write(Batch),
+    CreateDatabase { db: String, source: (u32, i64) },
+}
+
+/// Where a requested replay is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    Idle,
+    /// Finishing what was read before seeking.
+    Draining(ReplayRequest),
+    /// The seek was sent.
+    Seeking(ReplayRequest),
+    /// The seek by time went past records not yet delivered: moving back to them.
+    Correcting(ReplayRequest),
+    /// No partitions were assigned to seek: waits for an assignment.
+    NeedsAssignment(ReplayRequest),
+}
+
+/// Limits lines/s while a recovered cluster replays its backlog (`catchup_rate`).
+#[derive(Debug)]
+struct CatchUp {
+    rate: f64,
+    tokens: f64,
+    refilled: Instant,
+    active: bool,
+}
+
+impl CatchUp {
+    fn new(rate: f64, now: Instant) -> CatchUp {
+        CatchUp {
+            rate,
+            tokens: 0.0,
+            refilled: now,
+            active: false,
+        }
+    }
+
+    fn start(&mut self, now: Instant) {
+        self.active = true;
+        self.tokens = 0.0;
+        self.refilled = now;
+    }
+
+    /// Whether a batch of `lines` may start now (taking its tokens).
+    fn admit(&mut self, lines: usize, now: Instant) -> bool {
+        if !self.active {
+            return true;
+        }
+        self.tokens = (self.tokens
+            + now.saturating_duration_since(self.refilled).as_secs_f64() * self.rate)
+            .min(self.rate.max(lines as f64));
+        self.refilled = now;
+        if self.tokens >= lines as f64 {
+            self.tokens -= lines as f64;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The drain's decisions. See the module documentation.
+#[derive(Debug)]
+pub struct Core {
+    config: CoreConfig,
+    routes: RouteTable,
+    batcher: Batcher,
+    tracker: OffsetTracker,
+    ready: VecDeque<Work>,
+    /// Running tasks and the records each finishes.
+    tasks: HashMap<TaskId, Vec<(u32, i64)>>,
+    next_task: TaskId,
+    /// The running DDL task nothing may start beside.
+    barrier: Option<TaskId>,
+    up: bool,
+    control: ClusterControl,
+    /// The last replay applied (requests made before start were applied by the instance that
+    /// got them).
+    last_replay: Option<i64>,
+    replay: Replay,
+    /// Reading is paused at the queue.
+    paused: bool,
+    /// A pause or resume was sent and not answered yet.
+    pause_outstanding: bool,
+    /// A failed pause or resume is not tried again before this.
+    pause_not_before: Option<Instant>,
+    /// A failed seek is not tried again before this.
+    seek_not_before: Option<Instant>,
+    /// Where a replay being corrected goes on reading.
+    replay_positions: Vec<(u32, i64)>,
+    /// Partitions revoked whose commit is under way; forgotten once it is answered.
+    revoking: Vec<u32>,
+    commit_outstanding: bool,
+    catch_up: Option<CatchUp>,
+    last_commit: Instant,
+    last_lag: Option<Instant>,
+    lag_outstanding: bool,
+    last_poll: Instant,
+    caught_up_at: Instant,
+    lag_records: Option<i64>,
+    lag_seconds: f64,
+    committed_records: u64,
+    stopping: bool,
+}
+
+impl Core {
+    /// A core that starts at `now` with the operator's `control` as it is.
+    pub fn new(
+        config: CoreConfig,
+        routes: RouteTable,
+        control: ClusterControl,
+        now: Instant,
+    ) -> Core {
+        let catch_up = config
+            .catchup_rate
+            .filter(|_| config.primary)
+            .map(|r| CatchUp::new(r, now));
+        Core {
+            batcher: Batcher::new(
+                config.batch_max_lines,
+                config.batch_max_bytes,
+                config.batch_linger,
+            ),
+            config,
+            routes,
+            tracker: OffsetTracker::new(),
+            ready: VecDeque::new(),
+            tasks: HashMap::new(),
+            next_task: 0,
+            barrier: None,
+            up: true,
+            last_replay: control.replay.map(|r| r.id),
+            control,
+            replay: Replay::Idle,
+            paused: false,
+            pause_outstanding: false,
+            pause_not_before: None,
+            seek_not_before: None,
+            replay_positions: Vec::new(),
+            revoking: Vec::new(),
+            commit_outstanding: false,
+            catch_up,
+            last_commit: now,
+            last_lag: None,
+            lag_outstanding: false,
+            last_poll: now,
+            caught_up_at: now,
+            lag_records: None,
+            lag_seconds: 0.0,
+            committed_records: 0,
+            stopping: false,
+        }
+    }
+
+    /// Takes one input at `now`; returns the commands to carry out, in order.
+    pub fn step(&mut self, input: Input, now: Instant) -> Vec<Command> {
+        let mut out = Vec::new();
+        match input {
+            Input::Health { up } => {
+                if up && !self.up {
+                    if let Some(c) = self.catch_up.as_mut() {
+                        tracing::info!(cluster = %self.config.routes_of, rate = c.rate, "cluster back; replaying its backlog at the catch-up rate");
+                        c.start(now);
+                    }
+                }
+                self.up = up;
+            }
+            Input::Control(c) => self.control = c,
+            Input::Event(ev) => self.event(ev, now, &mut out),
+            Input::Finished { task, done } => {
+                if let Some(sources) = self.tasks.remove(&task) {
+                    if done {
+                        for (p, o) in sources {
+                            self.tracker.finish(p, o);
+                        }
+                    }
+                }
+                if self.barrier == Some(task) {
+                    self.barrier = None;
+                }
+            }
+            Input::Committed { positions, ok } => {
+                self.commit_outstanding = false;
+                if ok {
+                    self.committed_records += self.tracker.committed(&positions);
+                }
+                if !self.revoking.is_empty() {
+                    let parts = std::mem::take(&mut self.revoking);
+                    self.tracker.revoke(&parts);
+                }
+            }
+            Input::PauseSet { paused, ok } => {
+                self.pause_outstanding = false;
+                if !ok {
+                    self.pause_not_before = Some(now + EFFECT_RETRY);
+                }
+                if ok {
+                    self.paused = paused;
+                    tracing::debug!(cluster = %self.config.routes_of, paused, "drain reading paused/resumed");
+                }
+            }
+            Input::Sought(result) => self.sought(result, now, &mut out),
+            Input::SoughtTo(ok) => {
+                if let Replay::Correcting(req) = self.replay {
+                    if ok {
+                        self.replayed(req, &mut out);
+                    } else {
+                        self.replay = Replay::Draining(req);
+                        self.seek_not_before = Some(now + EFFECT_RETRY);
+                    }
+                }
+            }
+            Input::Lag { lag, wall_ms } => self.lag(lag, wall_ms, now),
+            Input::Tick => {}
+            Input::Stop => {
+                self.stopping = true;
+                self.flush_batches();
+                if self.up {
+                    while let Some(work) = self.ready.pop_front() {
+                        if let Work::Write(batch) = work {
+                            let task = self.start_task(batch.sources.clone());
+                            out.push(Command::Deliver { task, batch });
+                        }
+                    }
+                }
+            }
+            Input::Final => self.commit(&mut out),
+        }
+        if !self.stopping {
+            self.advance(now, &mut out);
+        }
+        out
+    }
+
+    /// How to read next.
+    pub fn poll_plan(&mut self, now: Instant) -> PollPlan {
+        let enough = self.ready.len() >= self.config.max_in_flight * READY_READ_FACTOR;
+        let busy = self.paused || enough || self.tasks.len() >= self.config.max_in_flight;
+        let wait = if busy { Duration::ZERO } else { POLL_WAIT };
+        let read = if !enough || self.paused {
+            Some((POLL_MAX_EVENTS, wait))
+        } else if now.saturating_duration_since(self.last_poll) >= IDLE_POLL_INTERVAL {
+            self.last_poll = now;
+            Some((IDLE_POLL_MAX_EVENTS, wait))
+        } else {
+            None
+        };
+        PollPlan { read, busy }
+    }
+
+    /// The state as shown to operators.
+    pub fn status(&self) -> DrainStatus {
+        DrainStatus {
+            up: self.up,
+            reading_paused: self.paused,
+            operator_paused: self.control.paused,
+            replaying: self.replay != Replay::Idle,
+            catching_up: self.catch_up.as_ref().is_some_and(|c| c.active),
+            in_flight: self.tasks.len(),
+            waiting: self.ready.len(),
+            pending_records: self.tracker.pending(),
+            lag_records: self.lag_records,
+            lag_seconds: self.lag_seconds,
+            committed_records: self.committed_records,
+        }
+    }
+
+    /// Tasks running.
+    pub fn in_flight(&self) -> usize {
+        self.tasks.len()
+    }
+
+    fn start_task(&mut self, sources: Vec<(u32, i64)>) -> TaskId {
+        let task = self.next_task;
+        self.next_task += 1;
+        self.tasks.insert(task, sources);
+        task
+    }
+
+    fn flush_batches(&mut self) {
+        self.ready
+            .extend(self.batcher.take_all().into_iter().map(Work::Write));
+    }
+
+    /// What follows any input: start work, move a replay on, pause or resume, close lingering
+    /// batches, commit and read the lag on their intervals.
+    fn advance(&mut self, now: Instant, out: &mut Vec<Command>) {
+        self.ready
+            .extend(self.batcher.take_expired(now).into_iter().map(Work::Write));
+        self.replay_progress(now, out);
+        self.dispatch(now, out);
+        self.pause_or_resume(now, out);
+        if now.saturating_duration_since(self.last_commit) >= COMMIT_INTERVAL {
+            self.last_commit = now;
+            self.commit(out);
+        }
+        if self.config.primary
+            && !self.lag_outstanding
+            && self
+                .last_lag
+                .is_none_or(|t| now.saturating_duration_since(t) >= LAG_INTERVAL)
+        {
+            self.last_lag = Some(now);
+            self.lag_outstanding = true;
+            out.push(Command::QueryLag);
+        }
+    }
+
+    /// Starts work in log order; DDL is a barrier both ways.
+    fn dispatch(&mut self, now: Instant, out: &mut Vec<Command>) {
+        if self.control.paused {
+            return;
+        }
+        while self.tasks.len() < self.config.max_in_flight && self.barrier.is_none() {
+            match self.ready.front() {
+                None => break,
+                Some(Work::CreateDatabase { .. }) if !self.tasks.is_empty() => break,
+                Some(Work::Write(b))
+                    if !self
+                        .catch_up
+                        .as_mut()
+                        .is_none_or(|c| c.admit(b.line_count, now)) =>
+                {
+                    break
+                }
+                Some(_) => {}
+            }
+            let Some(work) = self.ready.pop_front() else {
+                break;
+            };
+            match work {
+                Work::Write(batch) => {
+                    let task = self.start_task(batch.sources.clone());
+                    out.push(Command::Deliver { task, batch });
+                }
+                Work::CreateDatabase { db, source } => {
+                    let task = self.start_task(vec![source]);
+                    self.barrier = Some(task);
+                    out.push(Command::CreateDatabase { task, db, source });
+                }
+            }
+        }
+    }
+
+    /// Replay: finish what was read, commit it, seek back, and commit the new positions.
+    fn replay_progress(&mut self, now: Instant, out: &mut Vec<Command>) {
+        if self.replay == Replay::Idle && self.config.primary {
+            if let Some(req) = self
+                .control
+                .replay
+                .filter(|r| Some(r.id) != self.last_replay)
+            {
+                tracing::info!(cluster = %self.config.routes_of, since_ms = req.since_ms, "replay requested");
+                self.replay = Replay::Draining(req);
+            }
+        }
+        if let Replay::Draining(req) = self.replay {
+            self.flush_batches();
+            let retry_due = self.seek_not_before.is_none_or(|t| now >= t);
+            if self.ready.is_empty() && self.tasks.is_empty() && retry_due {
+                self.seek_not_before = None;
+                self.commit(out);
+                out.push(Command::Seek {
+                    since_ms: req.since_ms,
+                });
+                self.replay = Replay::Seeking(req);
+            }
+        }
+    }
+
+    fn sought(&mut self, answer: Option<SeekAnswer>, now: Instant, out: &mut Vec<Command>) {
+        let Replay::Seeking(req) = self.replay else {
+            return;
+        };
+        let Some(answer) = answer else {
+            self.replay = Replay::Draining(req);
+            self.seek_not_before = Some(now + EFFECT_RETRY);
+            return;
+        };
+        if answer.positions.is_empty() {
+            tracing::info!(cluster = %self.config.routes_of, "replay waits until partitions are assigned");
+            self.replay = Replay::NeedsAssignment(req);
+            return;
+        }
+        // Never forward: records after the committed position (or, after a failed commit,
+        // after what this drain finished) but before the time were not delivered yet.
+        let mut back = Vec::new();
+        self.replay_positions = answer
+            .positions
+            .iter()
+            .map(|&(p, target)| {
+                let committed = answer
+                    .committed
+                    .iter()
+                    .find(|(q, _)| *q == p)
+                    .and_then(|(_, c)| *c);
+                let bound = match (committed, self.tracker.position(p)) {
+                    (Some(c), Some(t)) => Some(c.min(t)),
+                    (c, t) => c.or(t),
+                };
+                let pos = bound.map_or(target, |b| target.min(b));
+                if pos != target {
+                    back.push((p, pos));
+                }
+                (p, pos)
+            })
+            .collect();
+        if back.is_empty() {
+            self.replayed(req, out);
+        } else {
+            tracing::info!(cluster = %self.config.routes_of, ?back, "the replay time is after records not delivered yet; reading on from those");
+            self.replay = Replay::Correcting(req);
+            out.push(Command::SeekTo(back));
+        }
+    }
+
+    /// The replay's positions are set: read on from them.
+    fn replayed(&mut self, req: ReplayRequest, out: &mut Vec<Command>) {
+        let positions = std::mem::take(&mut self.replay_positions);
+        for &(p, pos) in &positions {
+            self.tracker.reset(p, pos);
+        }
+        tracing::info!(cluster = %self.config.routes_of, ?positions, "replaying from the requested time");
+        self.commit(out);
+        self.last_replay = Some(req.id);
+        self.replay = Replay::Idle;
+    }
+
+    /// Pause reading while the cluster is down, paused by an operator, about to replay, or while
+    /// the catch-up rate holds back the work that waits. Pausing is not the everyday
+    /// back-pressure ([`Core::poll_plan`]): librdkafka drops a paused partition's prefetched
+    /// records and fetches them again after the resume.
+    fn pause_or_resume(&mut self, now: Instant, out: &mut Vec<Command>) {
+        if self.pause_outstanding || self.pause_not_before.is_some_and(|t| now < t) {
+            return;
+        }
+        let held_back = self.catch_up.as_ref().is_some_and(|c| c.active);
+        let want = !self.up
+            || self.control.paused
+            || self.replay != Replay::Idle
+            || (held_back && self.ready.len() >= self.config.max_in_flight * READY_READ_FACTOR);
+        if want != self.paused {
+            self.pause_outstanding = true;
+            out.push(Command::SetPaused(want));
+        }
+    }
+
+    fn commit(&mut self, out: &mut Vec<Command>) {
+        if self.commit_outstanding {
+            return;
+        }
+        let positions = self.tracker.committable();
+        if !positions.is_empty() {
+            self.commit_outstanding = true;
+            out.push(Command::Commit(positions));
+        }
+    }
+
+    fn event(&mut self, ev: Event, now: Instant, out: &mut Vec<Command>) {
+        let name = &self.config.routes_of;
+        match ev {
+            Event::Assigned(parts) => {
+                tracing::info!(cluster = %name, ?parts, "partitions assigned");
+                if let Replay::NeedsAssignment(req) = self.replay {
+                    self.replay = Replay::Draining(req);
+                }
+            }
+            Event::Revoked(parts) => {
+                tracing::info!(cluster = %name, ?parts, "partitions revoked");
+                // Commit what is finished; the new owner reads the rest again. Work already
+                // batched is still delivered: a batch mixes partitions, and dropping it would
+                // strand the records of partitions this drain keeps (a revoked partition's
+                // lines written twice are harmless).
+                self.commit(out);
+                if self.commit_outstanding {
+                    self.revoking.extend(parts);
+                } else {
+                    self.tracker.revoke(&parts);
+                }
+            }
+            Event::Undecodable {
+                partition,
+                offset,
+                reason,
+                payload,
+            } => {
+                self.tracker.read(partition, offset, 0);
+                let letter = DeadLetter {
+                    cluster: name.clone(),
+                    db: String::new(),
+                    rp: String::new(),
+                    status: 0,
+                    reason: format!("undecodable record: {reason}"),
+                    reason_class: ReasonClass::Undecodable.as_str(),
+                    sources: vec![(partition, offset)],
+                    lines: payload,
+                };
+                let task = self.start_task(vec![(partition, offset)]);
+                out.push(Command::DeadLetter { task, letter });
+            }
+            Event::Record(r) => self.record(r, now),
+        }
+    }
+
+    fn record(&mut self, r: Record, now: Instant) {
+        let name = &self.config.routes_of;
+        match r.meta.kind {
+            RecordKind::CreateDatabase => match self.routes.database_on(name, &r.meta.db) {
+                Some(db) => {
+                    self.tracker.read(r.partition, r.offset, r.timestamp_ms);
+                    self.flush_batches();
+                    self.ready.push_back(Work::CreateDatabase {
+                        db,
+                        source: (r.partition, r.offset),
+                    });
+                }
+                None => self.tracker.skip(r.partition, r.offset),
+            },
+            RecordKind::Write => {
+                let (db, lines, count) = match self.routes.filter_for(name, &r.meta.db, &r.meta.rp)
+                {
+                    ClusterFilter::Nothing => (None, r.payload, 0),
+                    ClusterFilter::All { db } => {
+                        let n = crate::line_protocol::line_slices(&r.payload).count();
+                        (Some(db), r.payload, n)
+                    }
+                    ClusterFilter::ByMeasurement { db } => {
+                        let (lines, n) = select_lines(&r.payload, |m| {
+                            self.routes.takes(name, &r.meta.db, &r.meta.rp, m)
+                        });
+                        (Some(db), lines, n)
+                    }
+                };
+                match db {
+                    Some(db) if count > 0 => {
+                        self.tracker.read(r.partition, r.offset, r.timestamp_ms);
+                        let full = self.batcher.add(
+                            &db,
+                            &r.meta.rp,
+                            &lines,
+                            count,
+                            (r.partition, r.offset),
+                            now,
+                        );
+                        self.ready.extend(full.into_iter().map(Work::Write));
+                    }
+                    _ => self.tracker.skip(r.partition, r.offset),
+                }
+            }
+        }
+    }
+
+    fn lag(&mut self, lag: Option<Vec<(u32, i64)>>, wall_ms: i64, now: Instant) {
+        self.lag_outstanding = false;
+        let Some(lag) = lag else { return };
+        let records: i64 = lag.iter().map(|(_, l)| l).sum();
+        self.lag_records = Some(records);
+        if records == 0 && self.tracker.pending() == 0 {
+            self.caught_up_at = now;
+            if let Some(c) = self.catch_up.as_mut().filter(|c| c.active) {
+                tracing::info!(cluster = %self.config.routes_of, "caught up");
+                c.active = false;
+            }
+        }
+        let oldest = self
+            .tracker
+            .oldest_pending_ms()
+            .map(|ms| wall_ms.saturating_sub(ms) as f64 / 1000.0);
+        let behind = if records > 0 {
+            now.saturating_duration_since(self.caught_up_at)
+                .as_secs_f64()
+        } else {
+            0.0
+        };
+        self.lag_seconds = oldest.unwrap_or(0.0).max(behind);
+    }
+}
+
+/// The measurement of a normalized line (up to the first unescaped `,` or space), unescaped.
+fn measurement_of(line: &[u8]) -> std::borrow::Cow<'_, str> {
+    let mut end = line.len();
+    let mut i = 0;
+    while i < line.len() {
+        match line[i] {
+            b'\\' => i += 1,
+            b',' | b' ' => {
+                end = i;
+                break;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let raw = &line[..end.min(line.len())];
+    if raw.contains(&b'\\') {
+        let mut out = Vec::with_capacity(raw.len());
+        let mut j = 0;
+        while j < raw.len() {
+            if raw[j] == b'\\' && matches!(raw.get(j + 1), Some(b',' | b' ')) {
+                j += 1;
+            }
+            out.push(raw[j]);
+            j += 1;
+        }
+        std::borrow::Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    } else {
+        String::from_utf8_lossy(raw)
+    }
+}
+
+/// The lines of `payload` whose measurement `keep` accepts, and their count.
+fn select_lines(payload: &Bytes, keep: impl Fn(&str) -> bool) -> (Bytes, usize) {
+    let mut out = Vec::new();
+    let mut n = 0;
+    for line in crate::line_protocol::line_slices(payload) {
+        // The measurement as influxd stores it; the fast reading for a line that does not parse
+        // (queued lines always do).
+        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let name = match crate::line_protocol::parse_line(text) {
+            Ok(l) => {
+                std::borrow::Cow::Owned(String::from_utf8_lossy(&l.measurement()).into_owned())
+            }
+            Err(_) => measurement_of(line),
+        };
+        if keep(&name) {
+            out.extend_from_slice(line);
+            n += 1;
+        }
+    }
+    (Bytes::from(out), n)
+}
+
+#[cfg(test)]
+mod tests;
