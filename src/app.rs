@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
@@ -252,6 +253,7 @@ fn start_delivery(
     let mut views = Vec::new();
     let mut healths = std::collections::HashMap::new();
     let mut clients = std::collections::HashMap::new();
+    let mut reroutes = std::collections::HashMap::new();
     for cluster in &config.clusters {
         let client = ClusterClient::from_config(cluster)?;
         let health = Arc::new(ClusterHealth::new(
@@ -277,25 +279,32 @@ fn start_delivery(
         }
         healths.insert(cluster.name.clone(), Arc::clone(&health));
         clients.insert(cluster.name.clone(), client.clone());
-        views.push(ClusterView {
-            name: cluster.name.clone(),
-            endpoints: cluster.endpoints.iter().map(ToString::to_string).collect(),
-            standby: cluster.standby.clone(),
-            health: Arc::clone(&health),
-        });
         let drain = Drain::new(
             Arc::new(cluster.clone()),
             DrainKind::Primary,
             route_table(config),
             Arc::clone(queue),
             client,
-            health,
+            Arc::clone(&health),
             drain_metrics.clone(),
         );
         let drain = match control.subscribe(&cluster.name) {
             Some(rx) => drain.with_control(rx),
             None => drain,
         };
+        let rerouting = config.standby_of(&cluster.name).map(|_| {
+            let (tx, rx) = watch::channel(false);
+            reroutes.insert(cluster.name.clone(), tx);
+            rx
+        });
+        views.push(ClusterView {
+            name: cluster.name.clone(),
+            endpoints: cluster.endpoints.iter().map(ToString::to_string).collect(),
+            standby: cluster.standby.clone(),
+            health: Arc::clone(&health),
+            drain: Some(drain.status()),
+            rerouting,
+        });
         let span = tracing::info_span!("drain", cluster = %cluster.name);
         let (cancel, grace, name) = (
             stop_drains.clone(),
@@ -316,10 +325,11 @@ fn start_delivery(
         let Some(standby) = config.standby_of(&cluster.name) else {
             continue;
         };
-        let (Some(primary_health), Some(standby_health), Some(standby_client)) = (
+        let (Some(primary_health), Some(standby_health), Some(standby_client), Some(active)) = (
             healths.get(&cluster.name),
             healths.get(&standby.name),
             clients.get(&standby.name),
+            reroutes.remove(&cluster.name),
         ) else {
             continue;
         };
@@ -333,6 +343,7 @@ fn start_delivery(
             queue: Arc::clone(queue),
             metrics: drain_metrics.clone(),
             standby_control: control.subscribe(&standby.name),
+            active,
         };
         let Some(primary_control) = control.subscribe(&cluster.name) else {
             continue;
@@ -522,6 +533,7 @@ pub async fn run(
         },
         stop_admin.clone(),
     ));
+    let _history = tasks.spawn(Arc::clone(&admin).keep_history(stop_admin.clone()));
     tasks.close();
 
     // Serve until shutdown, reloading clusters, routes and users on request or SIGHUP.

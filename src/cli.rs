@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::report::StatusReport;
 use crate::app;
 use crate::config::{self, Config, LogFormat};
 
@@ -382,7 +383,9 @@ async fn ctl(args: &CtlArgs) -> anyhow::Result<String> {
         return Ok(serde_json::to_string_pretty(&body)?);
     }
     Ok(match &args.verb {
-        CtlVerb::Status => status_table(&body),
+        CtlVerb::Status => status_table(
+            &serde_json::from_value::<StatusReport>(body).context("reading the admin status")?,
+        ),
         CtlVerb::Config | CtlVerb::Reload => serde_json::to_string_pretty(&body)?,
         CtlVerb::DeadLetters(DeadLetterVerb::List { .. }) => dead_letter_table(&body),
         CtlVerb::DeadLetters(DeadLetterVerb::Replay { .. }) => format!(
@@ -451,20 +454,20 @@ fn dead_letter_table(v: &serde_json::Value) -> String {
 }
 
 /// The status as a table for people.
-fn status_table(v: &serde_json::Value) -> String {
+fn status_table(v: &StatusReport) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let q = &v["queue"];
+    let q = &v.queue;
     let _ = writeln!(
         out,
         "fluxroute {}  up {}s  queue {} {}",
-        v["version"].as_str().unwrap_or("?"),
-        v["uptime_seconds"],
-        q["backend"].as_str().unwrap_or("?"),
-        if q["healthy"].as_bool() == Some(true) {
+        v.version,
+        v.uptime_seconds,
+        q.backend,
+        if q.healthy {
             "healthy".to_owned()
         } else {
-            format!("UNHEALTHY: {}", q["error"])
+            format!("UNHEALTHY: {}", q.error.as_deref().unwrap_or("?"))
         }
     );
     let _ = writeln!(
@@ -472,37 +475,25 @@ fn status_table(v: &serde_json::Value) -> String {
         "{:<16} {:<14} {:>10} {:>9} {:>12} {:>9} {:>6}  ENDPOINTS",
         "CLUSTER", "STATE", "LAG", "LAG(s)", "LINES/s", "ETA(s)", "DEAD"
     );
-    for c in v["clusters"].as_array().cloned().unwrap_or_default() {
-        let eps: Vec<String> = c["endpoints"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+    for c in &v.clusters {
+        let eps: Vec<String> = c
+            .endpoints
             .iter()
-            .map(|e| {
-                format!(
-                    "{} {}",
-                    e["url"].as_str().unwrap_or("?"),
-                    if e["up"].as_bool() == Some(true) {
-                        "up"
-                    } else {
-                        "DOWN"
-                    }
-                )
-            })
+            .map(|e| format!("{} {}", e.url, if e.up { "up" } else { "DOWN" }))
             .collect();
-        let eta = c["catch_up_eta_seconds"]
-            .as_f64()
+        let eta = c
+            .catch_up_eta_seconds
             .map_or_else(|| "-".to_owned(), |s| format!("{s:.0}"));
         let _ = writeln!(
             out,
             "{:<16} {:<14} {:>10} {:>9.1} {:>12.0} {:>9} {:>6}  {}",
-            c["name"].as_str().unwrap_or("?"),
-            c["state"].as_str().unwrap_or("?"),
-            c["lag_records"],
-            c["lag_seconds"].as_f64().unwrap_or(0.0),
-            c["write_rate_lines_per_second"].as_f64().unwrap_or(0.0),
+            c.name,
+            c.state.as_str(),
+            c.lag_records,
+            c.lag_seconds,
+            c.write_rate_lines_per_second,
             eta,
-            c["dead_letters"],
+            c.dead_letters,
             eps.join(", ")
         );
     }

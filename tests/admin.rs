@@ -148,6 +148,10 @@ async fn admin_api_auth_errors_and_openapi() {
 
     let (s, v) = admin(&fr, Method::GET, "/admin/v1/status", Some(TOKEN)).await;
     assert_eq!(s, StatusCode::OK);
+    // The same type `fluxroute ctl` reads.
+    let report: fluxroute::admin::report::StatusReport =
+        serde_json::from_value(v.clone()).expect("the status is a StatusReport");
+    assert!(report.clusters.iter().all(|c| c.drain.is_some()), "{v}");
     assert_eq!(v["queue"]["backend"], "kafka");
     assert_eq!(v["queue"]["healthy"], true);
     let names: Vec<&str> = v["clusters"]
@@ -233,6 +237,14 @@ async fn pause_resume_replay_and_reroute_through_ctl() {
     assert!(ok, "{err}");
     assert!(out.contains("paused=true"), "{out}");
     wait_status(&fr, "a", |c| c["state"] == "paused", "a paused").await;
+    // The drain's own typed state says so too: paused by the operator, reading stopped.
+    wait_status(
+        &fr,
+        "a",
+        |c| c["drain"]["operator_paused"] == true && c["drain"]["reading_paused"] == true,
+        "a's drain paused",
+    )
+    .await;
     let during = write(&fr, "m", 100..300).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {

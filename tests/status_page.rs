@@ -265,6 +265,23 @@ async fn status_page_in_headless_chromium_shows_clusters_up_then_down() {
     assert!(dom.contains(r#"<b id="queue-backend">kafka</b>"#), "{dom}");
     assert!(dom.contains(">healthy</span>"), "{dom}");
     assert!(dom.contains(&format!(r#"data-endpoint="{}" data-up="true""#, b.url())));
+    // The history charts: one point is taken at start-up, then one every 10 s.
+    for kind in ["lag", "rate"] {
+        let at = dom
+            .find(&format!(r#"data-chart="{kind}" data-points=""#))
+            .unwrap_or_else(|| panic!("no {kind} chart:\n{dom}"));
+        let points: String = dom[at..]
+            .split("data-points=\"")
+            .nth(1)
+            .unwrap_or_default()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        assert!(
+            points.parse::<usize>().is_ok_and(|n| n >= 1),
+            "{kind}: {points}"
+        );
+    }
 
     // Kill b's influxd; once fluxroute reports it down, so does the page, with the error.
     b.kill();

@@ -7,7 +7,7 @@
 //! | --- | --- | --- |
 //! | GET | `/` | the status page: one self-contained HTML file that polls `/admin/v1/status` every 2 s (open; it holds no data and asks for the token on a 401) |
 //! | GET | `/metrics` | Prometheus text format |
-//! | GET | `/admin/v1/status` | clusters (state, endpoints, lag, rate, catch-up estimate, dead letters), queue, version, uptime |
+//! | GET | `/admin/v1/status` | a [`report::StatusReport`]: clusters (state, endpoints, lag, rate, catch-up estimate, dead letters, drain state, history), queue, version, uptime |
 //! | POST | `/admin/v1/clusters/{name}/pause` | stop the cluster's drain on every instance; the queue buffers |
 //! | POST | `/admin/v1/clusters/{name}/resume` | resume it |
 //! | POST | `/admin/v1/clusters/{name}/replay?since=<RFC3339>` | re-deliver the cluster's records from that time (idempotent) |
@@ -23,6 +23,8 @@
 //! 400 for a bad argument, 405 for a wrong method, 503 when the action cannot be shared with the
 //! other instances.
 
+pub mod report;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -36,8 +38,15 @@ use axum::Router;
 use prometheus::Registry;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
+use tokio::sync::watch;
+
+use self::report::{
+    ClusterCondition, ClusterReport, EndpointReport, History, QueueReport, RerouteReport,
+    StatusReport,
+};
 
 use crate::control::{Control, ControlError, ReplayRequest, RerouteMode};
+use crate::drain::core::DrainStatus;
 use crate::health::ClusterHealth;
 use crate::metrics::DrainMetrics;
 use crate::queue::{DeadLetterSink, Producer, StoredDeadLetter};
@@ -84,6 +93,10 @@ pub struct ClusterView {
     pub standby: Option<String>,
     /// Health.
     pub health: Arc<ClusterHealth>,
+    /// Its drain's state (`None` in tests without one).
+    pub drain: Option<watch::Receiver<DrainStatus>>,
+    /// Whether its writes go to its standby now (`None` without a standby).
+    pub rerouting: Option<watch::Receiver<bool>>,
 }
 
 /// Shared state of the admin routes.
@@ -101,6 +114,7 @@ pub struct Admin {
     backend: &'static str,
     started: Instant,
     rates: Mutex<HashMap<String, RateSample>>,
+    history: Mutex<History>,
     metrics_refresh: Option<MetricsRefresh>,
 }
 
@@ -157,6 +171,7 @@ impl Admin {
             backend: parts.backend,
             started: Instant::now(),
             rates: Mutex::new(HashMap::new()),
+            history: Mutex::new(History::default()),
         }
     }
 
@@ -226,28 +241,52 @@ impl Admin {
         (sample.lines_per_s, sample.records_per_s)
     }
 
-    async fn status(&self) -> Value {
+    /// Lag of `c` from its drain's status: (records, seconds).
+    fn lag(c: &ClusterView) -> (i64, f64) {
+        c.drain.as_ref().map_or((0, 0.0), |d| {
+            let d = d.borrow();
+            (d.lag_records.unwrap_or(0), d.lag_seconds)
+        })
+    }
+
+    /// Takes a history point of every cluster.
+    fn sample_history(&self) {
+        let clusters = self.clusters();
+        let at_ms = crate::queue::now_ms();
+        let Ok(mut history) = self.history.lock() else {
+            return;
+        };
+        history.retain(|name| clusters.iter().any(|c| c.name == name));
+        for c in &clusters {
+            let lines = self
+                .drain_metrics
+                .lines_written
+                .with_label_values(&[&c.name])
+                .get();
+            history.sample(&c.name, at_ms, lines, Admin::lag(c));
+        }
+    }
+
+    /// Keeps the clusters' history (for the status page's charts) until `cancel`.
+    pub async fn keep_history(self: Arc<Self>, cancel: tokio_util::sync::CancellationToken) {
+        let mut tick = tokio::time::interval(report::HISTORY_INTERVAL);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                _ = tick.tick() => self.sample_history(),
+            }
+        }
+    }
+
+    /// The status of everything, as served and as `ctl` reads it.
+    pub async fn status(&self) -> StatusReport {
         let queue = self.producer.check_health(QUEUE_HEALTH_TIMEOUT).await;
         let mut clusters = Vec::new();
         for c in &self.clusters() {
             let health = c.health.current();
             let control = self.control.get(&c.name).unwrap_or_default();
-            let rerouting = self
-                .drain_metrics
-                .reroute_active
-                .with_label_values(&[&c.name])
-                .get()
-                == 1;
-            let lag_records = self
-                .drain_metrics
-                .lag_records
-                .with_label_values(&[&c.name])
-                .get();
-            let lag_seconds = self
-                .drain_metrics
-                .lag_seconds
-                .with_label_values(&[&c.name])
-                .get();
+            let rerouting = c.rerouting.as_ref().is_some_and(|r| *r.borrow());
+            let (lag_records, lag_seconds) = Admin::lag(c);
             let dead_letters: u64 = crate::influx::ReasonClass::ALL
                 .iter()
                 .map(|r| {
@@ -258,58 +297,60 @@ impl Admin {
                 })
                 .sum();
             let (lines_per_s, records_per_s) = self.rates(&c.name);
-            let state = if health.misconfigured.is_some() {
-                "misconfigured"
-            } else if control.paused {
-                "paused"
-            } else if rerouting {
-                "rerouting"
-            } else if health.is_up() {
-                "up"
-            } else {
-                "down"
-            };
             let eta = (lag_records > 0 && records_per_s > 0.0)
                 .then(|| lag_records as f64 / records_per_s);
             let errors = c.health.last_errors();
-            let endpoints: Vec<Value> = c
+            let endpoints = c
                 .endpoints
                 .iter()
                 .enumerate()
-                .map(|(i, url)| {
-                    json!({
-                        "url": url,
-                        "up": health.endpoints_up.get(i).copied().unwrap_or(false),
-                        "last_error": errors.get(i).cloned().flatten(),
-                    })
+                .map(|(i, url)| EndpointReport {
+                    url: url.clone(),
+                    up: health.endpoints_up.get(i).copied().unwrap_or(false),
+                    last_error: errors.get(i).cloned().flatten(),
                 })
                 .collect();
-            clusters.push(json!({
-                "name": c.name,
-                "state": state,
-                "up": health.is_up(),
-                "paused": control.paused,
-                "misconfigured": health.misconfigured,
-                "standby": c.standby,
-                "reroute": { "mode": control.reroute, "active": rerouting },
-                "endpoints": endpoints,
-                "lag_records": lag_records,
-                "lag_seconds": lag_seconds,
-                "write_rate_lines_per_second": lines_per_s,
-                "catch_up_eta_seconds": eta,
-                "dead_letters": dead_letters,
-            }));
+            let history = self
+                .history
+                .lock()
+                .map(|h| h.points(&c.name))
+                .unwrap_or_default();
+            clusters.push(ClusterReport {
+                name: c.name.clone(),
+                state: ClusterCondition::of(
+                    health.misconfigured.is_some(),
+                    control.paused,
+                    rerouting,
+                    health.is_up(),
+                ),
+                up: health.is_up(),
+                paused: control.paused,
+                misconfigured: health.misconfigured.clone(),
+                standby: c.standby.clone(),
+                reroute: RerouteReport {
+                    mode: control.reroute,
+                    active: rerouting,
+                },
+                endpoints,
+                lag_records,
+                lag_seconds,
+                write_rate_lines_per_second: lines_per_s,
+                catch_up_eta_seconds: eta,
+                dead_letters,
+                drain: c.drain.as_ref().map(|d| d.borrow().clone()),
+                history,
+            });
         }
-        json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "uptime_seconds": self.started.elapsed().as_secs(),
-            "queue": {
-                "backend": self.backend,
-                "healthy": queue.is_ok(),
-                "error": queue.err().map(|e| e.to_string()),
+        StatusReport {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            queue: QueueReport {
+                backend: self.backend.to_owned(),
+                healthy: queue.is_ok(),
+                error: queue.err().map(|e| e.to_string()),
             },
-            "clusters": clusters,
-        })
+            clusters,
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::batch::{Batch, Batcher};
 use super::tracker::OffsetTracker;
@@ -170,7 +170,7 @@ pub struct PollPlan {
 }
 
 /// A drain's state as the admin API, `ctl` and metrics show it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DrainStatus {
     /// The target cluster is Up.
     pub up: bool,

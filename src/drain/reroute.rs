@@ -42,6 +42,8 @@ pub struct Reroute {
     pub metrics: DrainMetrics,
     /// The standby's operator control (a paused standby pauses the reroute into it).
     pub standby_control: Option<watch::Receiver<ClusterControl>>,
+    /// Told whether the reroute is active.
+    pub active: watch::Sender<bool>,
 }
 
 impl Reroute {
@@ -54,8 +56,12 @@ impl Reroute {
         grace: Duration,
     ) {
         let name = self.primary.name.clone();
-        let active = self.metrics.reroute_active.with_label_values(&[&name]);
-        active.set(0);
+        let gauge = self.metrics.reroute_active.with_label_values(&[&name]);
+        let active = |on: bool| {
+            gauge.set(i64::from(on));
+            self.active.send_replace(on);
+        };
+        active(false);
         let mut state = self.primary_health.subscribe();
         let mut down_since: Option<tokio::time::Instant> = None;
         let mut running: Option<(CancellationToken, tokio::task::JoinHandle<()>)> = None;
@@ -77,7 +83,7 @@ impl Reroute {
                 match self.start(&name, grace, &cancel).await {
                     Ok(r) => {
                         tracing::warn!(cluster = %name, standby = %self.standby.name, ?mode, "rerouting the cluster's writes to its standby");
-                        active.set(1);
+                        active(true);
                         running = Some(r);
                     }
                     Err(e) => {
@@ -88,7 +94,7 @@ impl Reroute {
                 if let Some((stop, handle)) = running.take() {
                     stop.cancel();
                     let _ = handle.await;
-                    active.set(0);
+                    active(false);
                     tracing::info!(cluster = %name, "reroute stopped");
                 }
             }
@@ -109,7 +115,7 @@ impl Reroute {
             stop.cancel();
             let _ = handle.await;
         }
-        active.set(0);
+        active(false);
     }
 
     /// Seeds the reroute group at the primary's committed positions and starts its drain.
