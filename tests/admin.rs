@@ -9,9 +9,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
 use std::time::Duration;
 
+use fluxroute::loadgen::LoadgenArgs;
 use reqwest::StatusCode;
 use support::broker::{Broker, Storage};
-use support::config::KAFKA_TEST_PROPERTIES;
+use support::config::Setup;
 use support::fluxroute::Fluxroute;
 use support::influxd::Influxd;
 use support::points::{stored, wait_for_points};
@@ -19,29 +20,12 @@ use support::points::{stored, wait_for_points};
 const TOKEN: &str = "admin-token-1";
 
 fn config(broker: &Broker, a: &Influxd, b: &Influxd, extra_b: &str) -> String {
-    format!(
-        r#"
-[admin]
-token = "${{ADMIN_TOKEN}}"
-[queue]
-backend = "kafka"
-[queue.kafka]
-brokers = ["{broker}"]
-topic = "writes"
-partitions = 2
-linger = "1ms"
-{KAFKA_TEST_PROPERTIES}
-[shutdown]
-grace = "5s"
-{clusters}
-[[routes]]
-databases = ["*"]
-clusters = ["a"]
-"#,
-        broker = broker.bootstrap(),
-        clusters = support::config::cluster("a", &a.url(), "")
-            + &support::config::cluster("b", &b.url(), extra_b),
-    )
+    Setup::kafka(&broker.bootstrap())
+        .section("[admin]\ntoken = \"${ADMIN_TOKEN}\"")
+        .cluster("a", &a.url())
+        .cluster_with("b", &b.url(), extra_b)
+        .route(&["*"], &["a"])
+        .toml()
 }
 
 fn env() -> HashMap<String, String> {
@@ -543,27 +527,11 @@ async fn reload_adds_a_cluster_without_losing_writes() {
     let fr = Fluxroute::start_from_file(&path, &env()).await;
 
     let record = dir.path().join("acked.lp");
-    let args = support::loadgen_args([
-        "loadgen",
-        "--url",
-        &fr.url(),
-        "--db",
-        "metrics",
-        "--create-database",
-        "--batch-size",
-        "200",
-        "--connections",
-        "2",
-        "--hosts",
-        "10",
-        "--rate",
-        "3000",
-        "--duration",
-        "4s",
-        "--quiet",
-        "--record-acked",
-        record.to_str().unwrap(),
-    ]);
+    let args = LoadgenArgs {
+        rate: Some(3000),
+        duration: support::seconds(4),
+        ..support::load(&fr.url(), Some(&record))
+    };
     let load = tokio::spawn(async move { fluxroute::loadgen::run(&args).await.unwrap() });
     // The reload comes once both drains deliver, i.e. hold their partitions. (A member that
     // leaves its group while its first JoinGroup is pending leaves the test broker's group

@@ -12,7 +12,7 @@ use fluxroute::loadgen::{run, LoadgenArgs};
 use fluxroute::queue::kafka::{dead_letter_topic, KafkaConsumerGroup, KafkaSettings};
 use fluxroute::queue::{ConsumerGroup, Event};
 use support::broker::{Broker, Storage};
-use support::config::KAFKA_TEST_PROPERTIES;
+use support::config::Setup;
 use support::fluxroute::Fluxroute;
 use support::influxd::{Influxd, Options};
 use support::points::{acked, stored};
@@ -24,55 +24,27 @@ fn cluster(name: &str, influxd: &Influxd, extra: &str) -> String {
     support::config::cluster(name, &influxd.url(), extra)
 }
 
-fn config(broker: &Broker, clusters: &str, route_clusters: &str) -> String {
-    format!(
-        r#"
-[ingest]
-enqueue_timeout = "5s"
-[queue]
-backend = "kafka"
-[queue.kafka]
-brokers = ["{}"]
-topic = "{TOPIC}"
-partitions = 4
-linger = "1ms"
-{KAFKA_TEST_PROPERTIES}
-[shutdown]
-grace = "5s"
-{clusters}
-[[routes]]
-databases = ["*"]
-clusters = [{route_clusters}]
-"#,
-        broker.bootstrap()
-    )
+fn config(broker: &Broker, clusters: &str, route_clusters: &[&str]) -> String {
+    Setup::kafka(&broker.bootstrap())
+        .topic(TOPIC)
+        .partitions(4)
+        .section("[ingest]\nenqueue_timeout = \"5s\"")
+        .cluster_toml(clusters)
+        .route(&["*"], route_clusters)
+        .toml()
 }
 
 async fn wait_for_points(influxd: &Influxd, db: &str, want: &BTreeSet<String>, within: Duration) {
     support::points::wait_for_points(influxd, db, want, false, within).await;
 }
 
-fn loadgen(url: &str, db: &str, extra: &[&str], record: &Path) -> LoadgenArgs {
-    let mut argv = vec![
-        "loadgen",
-        "--url",
-        url,
-        "--db",
-        db,
-        "--create-database",
-        "--batch-size",
-        "500",
-        "--connections",
-        "2",
-        "--hosts",
-        "20",
-        "--quiet",
-        "--record-acked",
-    ];
-    let record = record.to_str().unwrap().to_owned();
-    argv.push(&record);
-    argv.extend_from_slice(extra);
-    support::loadgen_args(argv)
+/// Load into database `metrics` in 500-line batches from 20 hosts.
+fn loadgen(url: &str, record: &Path) -> LoadgenArgs {
+    LoadgenArgs {
+        batch_size: 500,
+        hosts: 20,
+        ..support::load(url, Some(record))
+    }
 }
 
 async fn metric(fr: &Fluxroute, prefix: &str) -> Option<f64> {
@@ -88,15 +60,14 @@ async fn two_clusters_receive_every_point() {
     let broker = Broker::start(Storage::Memory);
     let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
     let clusters = cluster("a", &a, "") + &cluster("b", &b, "");
-    let fr = Fluxroute::start(&config(&broker, &clusters, "\"a\", \"b\"")).await;
+    let fr = Fluxroute::start(&config(&broker, &clusters, &["a", "b"])).await;
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("acked.lp");
-    let report = run(&loadgen(
-        &fr.url(),
-        "metrics",
-        &["--max-lines", "20000", "--duration", "60s"],
-        &record,
-    ))
+    let report = run(&LoadgenArgs {
+        max_lines: Some(20_000),
+        duration: support::seconds(60),
+        ..loadgen(&fr.url(), &record)
+    })
     .await
     .unwrap();
     assert_eq!(report.lines_acked, 20_000, "{report}");
@@ -119,15 +90,14 @@ async fn outage(freeze: bool) {
     let broker = Broker::start(Storage::Memory);
     let (a, mut b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
     let clusters = cluster("a", &a, "") + &cluster("b", &b, "");
-    let fr = Fluxroute::start(&config(&broker, &clusters, "\"a\", \"b\"")).await;
+    let fr = Fluxroute::start(&config(&broker, &clusters, &["a", "b"])).await;
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("acked.lp");
-    let args = loadgen(
-        &fr.url(),
-        "metrics",
-        &["--duration", "6s", "--rate", "4000"],
-        &record,
-    );
+    let args = LoadgenArgs {
+        duration: support::seconds(6),
+        rate: Some(4000),
+        ..loadgen(&fr.url(), &record)
+    };
     let load = tokio::spawn(async move { run(&args).await.unwrap() });
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -216,7 +186,7 @@ async fn a_field_type_conflict_is_dead_lettered_and_later_batches_flow() {
     let broker = Broker::start(Storage::Memory);
     let a = Influxd::start().unwrap();
     a.query("CREATE DATABASE d").unwrap();
-    let fr = Fluxroute::start(&config(&broker, &cluster("a", &a, ""), "\"a\"")).await;
+    let fr = Fluxroute::start(&config(&broker, &cluster("a", &a, ""), &["a"])).await;
     write(&fr, "d", "m,host=x v=1i 1000\n").await;
     wait_for_points(
         &a,
@@ -275,7 +245,7 @@ async fn batches_too_large_for_a_cluster_are_split() {
     })
     .unwrap();
     a.query("CREATE DATABASE d").unwrap();
-    let fr = Fluxroute::start(&config(&broker, &cluster("a", &a, "gzip = false"), "\"a\"")).await;
+    let fr = Fluxroute::start(&config(&broker, &cluster("a", &a, "gzip = false"), &["a"])).await;
     let mut body = String::new();
     let mut want = BTreeSet::new();
     for i in 0..300 {
@@ -296,7 +266,7 @@ async fn databases_are_created_in_log_order_and_on_first_404() {
     let broker = Broker::start(Storage::Memory);
     let (a, mut b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
     let clusters = cluster("a", &a, "") + &cluster("b", &b, "");
-    let fr = Fluxroute::start(&config(&broker, &clusters, "\"a\", \"b\"")).await;
+    let fr = Fluxroute::start(&config(&broker, &clusters, &["a", "b"])).await;
     b.kill();
     wait_metric(
         &fr,
@@ -341,7 +311,7 @@ async fn refused_credentials_pause_one_cluster_without_dead_letters() {
     let env = |pw: &str| HashMap::from([("B_PASSWORD".to_owned(), pw.to_owned())]);
 
     let fr = Fluxroute::start_with_env(
-        &config(&broker, &clusters("wrong"), "\"a\", \"b\""),
+        &config(&broker, &clusters("wrong"), &["a", "b"]),
         &env("wrong"),
     )
     .await;
@@ -364,7 +334,7 @@ async fn refused_credentials_pause_one_cluster_without_dead_letters() {
 
     // Fixed credentials (a restart): b gets everything it missed.
     let fr = Fluxroute::start_with_env(
-        &config(&broker, &clusters("right"), "\"a\", \"b\""),
+        &config(&broker, &clusters("right"), &["a", "b"]),
         &env("right"),
     )
     .await;
@@ -410,7 +380,7 @@ async fn standby_takes_a_down_clusters_writes_until_it_recovers() {
     let (mut a, s) = (Influxd::start().unwrap(), Influxd::start().unwrap());
     let clusters =
         cluster("a", &a, "standby = \"s\"\nreroute_after = \"1s\"") + &cluster("s", &s, "");
-    let fr = Fluxroute::start(&config(&broker, &clusters, "\"a\"")).await;
+    let fr = Fluxroute::start(&config(&broker, &clusters, &["a"])).await;
 
     let (body1, set1) = lines("before", 0..200);
     write(&fr, "d", &body1).await;
@@ -454,16 +424,15 @@ async fn rebalancing_under_load_loses_nothing() {
     let broker = Broker::start(Storage::Memory);
     let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
     let clusters = cluster("a", &a, "") + &cluster("b", &b, "");
-    let cfg = config(&broker, &clusters, "\"a\", \"b\"");
+    let cfg = config(&broker, &clusters, &["a", "b"]);
     let one = Fluxroute::start(&cfg).await;
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("acked.lp");
-    let args = loadgen(
-        &one.url(),
-        "metrics",
-        &["--duration", "5s", "--rate", "4000"],
-        &record,
-    );
+    let args = LoadgenArgs {
+        duration: support::seconds(5),
+        rate: Some(4000),
+        ..loadgen(&one.url(), &record)
+    };
     let load = tokio::spawn(async move { run(&args).await.unwrap() });
     // A second instance joins (partitions are split: the first one's drains get Revoked with
     // work in flight), then leaves again (they get everything back).

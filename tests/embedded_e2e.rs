@@ -9,32 +9,21 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use fluxroute::loadgen::run;
+use fluxroute::loadgen::{run, LoadgenArgs};
+use support::config::Setup;
 use support::fluxroute::Fluxroute;
 use support::influxd::Influxd;
 use support::points::{acked, stored, wait_for_points};
 use support::process::FluxrouteProcess;
 
 fn config(queue_dir: &Path, a: &Influxd, b: &Influxd, extra_queue: &str) -> String {
-    format!(
-        r#"
-[queue]
-backend = "embedded"
-[queue.embedded]
-dir = "{dir}"
-partitions = 4
-{extra_queue}
-[shutdown]
-grace = "5s"
-{clusters}
-[[routes]]
-databases = ["*"]
-clusters = ["a", "b"]
-"#,
-        dir = queue_dir.display(),
-        clusters = support::config::cluster("a", &a.url(), "")
-            + &support::config::cluster("b", &b.url(), ""),
-    )
+    Setup::embedded(queue_dir)
+        .partitions(4)
+        .queue_line(extra_queue)
+        .cluster("a", &a.url())
+        .cluster("b", &b.url())
+        .route(&["*"], &["a", "b"])
+        .toml()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -47,25 +36,11 @@ async fn kill_9_under_load_loses_no_acknowledged_line() {
     for round in 0..5 {
         let mut fr = FluxrouteProcess::start_on(dir.path(), "fr", &cfg, ingest, admin).await;
         let record = dir.path().join(format!("acked-{round}.lp"));
-        let args = support::loadgen_args([
-            "loadgen",
-            "--url",
-            &fr.url(),
-            "--db",
-            "metrics",
-            "--create-database",
-            "--batch-size",
-            "200",
-            "--connections",
-            "4",
-            "--hosts",
-            "10",
-            "--duration",
-            "3s",
-            "--quiet",
-            "--record-acked",
-            record.to_str().unwrap(),
-        ]);
+        let args = LoadgenArgs {
+            connections: 4,
+            duration: support::seconds(3),
+            ..support::load(&fr.url(), Some(&record))
+        };
         let load = tokio::spawn(async move { run(&args).await.unwrap() });
         // Kill at a different moment each round, while requests are in flight.
         tokio::time::sleep(Duration::from_millis(700 + 300 * round)).await;

@@ -7,8 +7,9 @@ mod support;
 
 use std::time::Duration;
 
-use fluxroute::loadgen::run;
+use fluxroute::loadgen::{run, LoadgenArgs};
 use support::broker::{Broker, Storage};
+use support::config::Setup;
 use support::influxd::Influxd;
 use support::points::{acked, stored};
 use support::process::{free_port, FluxrouteProcess};
@@ -18,39 +19,12 @@ fn config(broker: &Broker, a: &Influxd, b: &Influxd) -> String {
 }
 
 fn config_with_partitions(broker: &Broker, a: &Influxd, b: &Influxd, partitions: u32) -> String {
-    format!(
-        r#"
-[queue]
-backend = "kafka"
-[queue.kafka]
-brokers = ["{broker}"]
-topic = "writes"
-partitions = {partitions}
-linger = "1ms"
-[queue.kafka.properties]
-"session.timeout.ms" = "6000"
-"heartbeat.interval.ms" = "1000"
-"max.poll.interval.ms" = "10000"
-[shutdown]
-grace = "5s"
-[[clusters]]
-name = "a"
-api = "v1"
-endpoints = ["{a}"]
-batch_linger = "20ms"
-[[clusters]]
-name = "b"
-api = "v1"
-endpoints = ["{b}"]
-batch_linger = "20ms"
-[[routes]]
-databases = ["*"]
-clusters = ["a", "b"]
-"#,
-        broker = broker.bootstrap(),
-        a = a.url(),
-        b = b.url(),
-    )
+    Setup::kafka(&broker.bootstrap())
+        .partitions(partitions)
+        .cluster("a", &a.url())
+        .cluster("b", &b.url())
+        .route(&["*"], &["a", "b"])
+        .toml()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -62,16 +36,14 @@ async fn survivor_takes_over_when_an_instance_is_killed() {
     let two = FluxrouteProcess::start(dir.path(), "two", &config(&broker, &a, &b)).await;
 
     // Load on both instances; one is killed mid-run (its in-flight requests fail: not acked).
-    let heavy = [
-        "--create-database",
-        "--batch-size",
-        "500",
-        "--connections",
-        "2",
-        "--rate",
-        "3000",
-    ];
-    let run_on = |url: String, file: &str| load(url, &dir.path().join(file), 6, &heavy);
+    let run_on = |url: String, file: &str| {
+        load(LoadgenArgs {
+            batch_size: 500,
+            rate: Some(3000),
+            duration: support::seconds(6),
+            ..support::load(&url, Some(&dir.path().join(file)))
+        })
+    };
     let load_one = run_on(one.url(), "one.lp");
     let load_two = run_on(two.url(), "two.lp");
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -106,31 +78,9 @@ async fn survivor_takes_over_when_an_instance_is_killed() {
     }
 }
 
-/// Loadgen against `url` for `secs` into database `metrics` (20 hosts), recording what was
-/// acknowledged in `record`; `options` adds to or overrides loadgen's defaults.
-fn load(
-    url: String,
-    record: &std::path::Path,
-    secs: u32,
-    options: &[&str],
-) -> tokio::task::JoinHandle<fluxroute::loadgen::Report> {
-    let duration = format!("{secs}s");
-    let mut args = vec![
-        "loadgen",
-        "--url",
-        &url,
-        "--db",
-        "metrics",
-        "--hosts",
-        "20",
-        "--duration",
-        &duration,
-        "--quiet",
-        "--record-acked",
-        record.to_str().unwrap(),
-    ];
-    args.extend_from_slice(options);
-    let args = support::loadgen_args(args);
+/// Runs `args` beside the test; 20 hosts.
+fn load(args: LoadgenArgs) -> tokio::task::JoinHandle<fluxroute::loadgen::Report> {
+    let args = LoadgenArgs { hosts: 20, ..args };
     tokio::spawn(async move { run(&args).await.unwrap() })
 }
 
@@ -170,15 +120,13 @@ async fn three_routers_two_killed_then_restarted() {
         .collect();
     let loads: Vec<_> = (0..3)
         .map(|i| {
-            let light = [
-                "--batch-size",
-                "200",
-                "--connections",
-                "1",
-                "--rate",
-                "2000",
-            ];
-            load(routers[i].url(), &records[i], 16, &light)
+            load(LoadgenArgs {
+                connections: 1,
+                rate: Some(2000),
+                duration: support::seconds(16),
+                create_database: false,
+                ..support::load(&routers[i].url(), Some(&records[i]))
+            })
         })
         .collect();
     let t0 = tokio::time::Instant::now();

@@ -46,7 +46,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use support::broker::{Broker, Options, Storage};
-use support::config::cluster_with_timeout;
+use support::config::{cluster_with_timeout, Setup};
 use support::faultproxy::{FaultProxy, Mode};
 use support::fluxroute::Fluxroute;
 use support::influxd::Influxd;
@@ -649,58 +649,35 @@ fn summarize(
 // Configs and small helpers
 // ---------------------------------------------------------------------------------------------
 
-fn routes() -> &'static str {
-    "[[routes]]\ndatabases = [\"*\"]\nclusters = [\"a\", \"b\"]\n"
-}
-
 fn embedded_config(queue: &Path, clusters: &str) -> String {
-    format!(
-        r#"
-[queue]
-backend = "embedded"
-[queue.embedded]
-dir = "{}"
-partitions = 4
-[shutdown]
-grace = "5s"
-{clusters}
-{}"#,
-        queue.display(),
-        routes()
-    )
+    Setup::embedded(queue)
+        .partitions(4)
+        .cluster_toml(clusters)
+        .route(&["*"], &["a", "b"])
+        .toml()
 }
 
-/// The `[queue]` and later sections for Kafka at `bootstrap`, with group timeouts short enough
-/// for a test (no `[ingest]`: a child process's config gets its listen lines prepended).
+/// Kafka at `bootstrap`, reconnecting within a second (no `[ingest]`: a child process's config
+/// gets its listen lines prepended).
+fn kafka_setup(bootstrap: &str, clusters: &str) -> Setup {
+    Setup::kafka(bootstrap)
+        .partitions(4)
+        .property("\"reconnect.backoff.max.ms\" = \"1000\"")
+        .cluster_toml(clusters)
+        .route(&["*"], &["a", "b"])
+}
+
 fn kafka_sections(bootstrap: &str, clusters: &str) -> String {
-    format!(
-        r#"
-[queue]
-backend = "kafka"
-[queue.kafka]
-brokers = ["{bootstrap}"]
-topic = "writes"
-partitions = 4
-linger = "1ms"
-[queue.kafka.properties]
-"session.timeout.ms" = "6000"
-"heartbeat.interval.ms" = "1000"
-"max.poll.interval.ms" = "10000"
-"reconnect.backoff.max.ms" = "1000"
-[shutdown]
-grace = "5s"
-{clusters}
-{}"#,
-        routes()
-    )
+    kafka_setup(bootstrap, clusters).toml()
 }
 
 /// In-process fluxroute on Kafka: writes wait at most `enqueue_timeout` for the broker.
 fn kafka_config(bootstrap: &str, clusters: &str, enqueue_timeout: &str) -> String {
-    format!(
-        "[ingest]\nenqueue_timeout = \"{enqueue_timeout}\"\nretry_after = \"1s\"\n{}",
-        kafka_sections(bootstrap, clusters)
-    )
+    kafka_setup(bootstrap, clusters)
+        .section(&format!(
+            "[ingest]\nenqueue_timeout = \"{enqueue_timeout}\"\nretry_after = \"1s\""
+        ))
+        .toml()
 }
 
 fn two_clusters(a: &str, b: &str, timeout: &str) -> String {

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use support::config::Setup;
 use support::fluxroute::Fluxroute;
 use support::influxd::{http_request, Influxd};
 use support::process::FluxrouteProcess;
@@ -20,24 +21,12 @@ use tokio::net::TcpStream;
 /// fluxroute on the embedded queue in `dir`, routing `db*` to a cluster at `cluster_url`, with
 /// `ingest` keys added to `[ingest]`.
 fn config(dir: &Path, cluster_url: &str, ingest: &str) -> String {
-    format!(
-        r#"
-[ingest]
-max_body_bytes = 1000000
-{ingest}
-[queue]
-backend = "embedded"
-[queue.embedded]
-dir = "{dir}"
-partitions = 2
-{cluster}
-[[routes]]
-databases = ["db*"]
-clusters = ["c"]
-"#,
-        dir = dir.join("queue").display(),
-        cluster = support::config::cluster("c", cluster_url, ""),
-    )
+    Setup::embedded(&dir.join("queue"))
+        .section(&format!("[ingest]\nmax_body_bytes = 1000000\n{ingest}"))
+        .grace(None)
+        .cluster("c", cluster_url)
+        .route(&["db*"], &["c"])
+        .toml()
 }
 
 /// Reads until the server closes the connection or `within` passes; the bytes read and whether

@@ -12,7 +12,7 @@ use fluxroute::queue::kafka::{KafkaConsumerGroup, KafkaSettings};
 use fluxroute::queue::{ConsumerGroup, Event, Record, RecordKind, RecordMeta};
 use reqwest::StatusCode;
 use support::broker::{Broker, Storage};
-use support::config::KAFKA_TEST_PROPERTIES;
+use support::config::Setup;
 use support::fluxroute::Fluxroute;
 use support::influxd::Influxd;
 
@@ -20,34 +20,17 @@ const TOPIC: &str = "writes";
 const PARTITIONS: u32 = 4;
 
 fn config(bootstrap: &str, extra: &str) -> String {
-    format!(
-        r#"
-[ingest]
-max_body_bytes = 100000
-enqueue_timeout = "3s"
-retry_after = "2s"
-{extra}
-
-[queue]
-backend = "kafka"
-[queue.kafka]
-brokers = ["{bootstrap}"]
-topic = "{TOPIC}"
-partitions = {PARTITIONS}
-linger = "1ms"
-produce_timeout = "2s"
-{KAFKA_TEST_PROPERTIES}
-
-[[clusters]]
-name = "primary"
-api = "v1"
-endpoints = ["http://127.0.0.1:9"]
-
-[[routes]]
-databases = ["telegraf", "app_*", "diff"]
-clusters = ["primary"]
-"#
-    )
+    Setup::kafka(bootstrap)
+        .topic(TOPIC)
+        .partitions(PARTITIONS)
+        .queue_line("produce_timeout = \"2s\"")
+        .section(&format!(
+            "[ingest]\nmax_body_bytes = 100000\nenqueue_timeout = \"3s\"\nretry_after = \"2s\"\n{extra}"
+        ))
+        .grace(None)
+        .cluster_toml("[[clusters]]\nname = \"primary\"\napi = \"v1\"\nendpoints = [\"http://127.0.0.1:9\"]\n")
+        .route(&["telegraf", "app_*", "diff"], &["primary"])
+        .toml()
 }
 
 fn settings(bootstrap: &str) -> KafkaSettings {

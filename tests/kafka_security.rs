@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::broker::{authenticated, Broker, Options, Scram, ScramUser, TlsFront};
+use support::config::Setup;
 use support::fluxroute::Fluxroute;
 use support::influxd::Influxd;
 use support::process::{free_port, FluxrouteProcess};
@@ -73,29 +74,12 @@ fn config(
     influxd: Option<&Influxd>,
 ) -> String {
     let endpoint = influxd.map_or_else(|| "http://127.0.0.1:9".to_owned(), Influxd::url);
-    format!(
-        r#"
-[queue]
-backend = "kafka"
-[queue.kafka]
-brokers = ["{bootstrap}"]
-topic = "writes"
-partitions = 2
-linger = "1ms"
-{kafka_extra}
-[queue.kafka.properties]
-"session.timeout.ms" = "6000"
-"heartbeat.interval.ms" = "1000"
-{properties}
-[shutdown]
-grace = "5s"
-{}
-[[routes]]
-databases = ["*"]
-clusters = ["a"]
-"#,
-        support::config::cluster("a", &endpoint, "")
-    )
+    Setup::kafka(bootstrap)
+        .queue_line(kafka_extra)
+        .property(properties)
+        .cluster("a", &endpoint)
+        .route(&["*"], &["a"])
+        .toml()
 }
 
 /// `[queue.kafka.properties]` lines for SASL with `mechanism`, `user` and `password`.

@@ -16,10 +16,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fluxroute::influx::{ReasonClass, RetryClass};
-use fluxroute::loadgen::run;
+use fluxroute::loadgen::{run, LoadgenArgs};
 use serde_json::Value;
 use support::broker::{Broker, Storage};
-use support::config::KAFKA_TEST_PROPERTIES;
+use support::config::Setup;
 use support::fluxroute::Fluxroute;
 use support::influxd::Influxd;
 
@@ -444,25 +444,6 @@ impl Drop for Prometheus {
 
 const TOPIC: &str = "writes";
 
-fn cluster(name: &str, influxd: &Influxd, extra: &str) -> String {
-    format!(
-        r#"
-[[clusters]]
-name = "{name}"
-api = "v1"
-endpoints = ["{url}"]
-timeout = "2s"
-batch_linger = "20ms"
-health_interval = "500ms"
-health_timeout = "400ms"
-health_rise = 1
-health_fall = 3
-{extra}
-"#,
-        url = influxd.url()
-    )
-}
-
 async fn scrape(fr: &Fluxroute) -> String {
     let r = support::http_client()
         .get(format!("{}/metrics", fr.admin_url()))
@@ -573,29 +554,14 @@ async fn prometheus_evaluates_every_dashboard_query_and_rule_and_fires_cluster_d
     require_bin(PROMETHEUS_BIN);
     let broker = Broker::start(Storage::Memory);
     let (a, mut b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
-    let clusters =
-        cluster("a", &a, "") + &cluster("b", &b, "standby = \"a\"\nreroute_after = \"1s\"");
-    let config = format!(
-        r#"
-[ingest]
-enqueue_timeout = "5s"
-[queue]
-backend = "kafka"
-[queue.kafka]
-brokers = ["{}"]
-topic = "{TOPIC}"
-partitions = 4
-linger = "1ms"
-{KAFKA_TEST_PROPERTIES}
-[shutdown]
-grace = "5s"
-{clusters}
-[[routes]]
-databases = ["*"]
-clusters = ["a", "b"]
-"#,
-        broker.bootstrap()
-    );
+    let config = Setup::kafka(&broker.bootstrap())
+        .topic(TOPIC)
+        .partitions(4)
+        .section("[ingest]\nenqueue_timeout = \"5s\"")
+        .cluster("a", &a.url())
+        .cluster_with("b", &b.url(), "standby = \"a\"\nreroute_after = \"1s\"")
+        .route(&["*"], &["a", "b"])
+        .toml();
     let fr = Fluxroute::start(&config).await;
 
     // Every (cluster x reason class) series exists at 0 from start-up, before any event, so
@@ -650,26 +616,11 @@ clusters = ["a", "b"]
 
     // Steady traffic; cluster b is killed while it flows.
     let url = fr.url();
-    let argv = [
-        "loadgen",
-        "--url",
-        &url,
-        "--db",
-        "metrics",
-        "--create-database",
-        "--batch-size",
-        "200",
-        "--connections",
-        "2",
-        "--hosts",
-        "10",
-        "--rate",
-        "3000",
-        "--duration",
-        "5s",
-        "--quiet",
-    ];
-    let args = support::loadgen_args(argv);
+    let args = LoadgenArgs {
+        rate: Some(3000),
+        duration: support::seconds(5),
+        ..support::load(&url, None)
+    };
     let load = tokio::spawn(async move { run(&args).await.unwrap() });
     wait_sample(
         &fr,

@@ -15,7 +15,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use support::broker::{Broker, Storage};
-use support::config::KAFKA_TEST_PROPERTIES;
+use support::config::Setup;
 use support::fluxroute::Fluxroute;
 use support::influxd::Influxd;
 use support::points::wait_for_points;
@@ -36,29 +36,12 @@ const VIRTUAL_TIME_BUDGET_MS: u32 = 5000;
 const PAGE: &str = include_str!("../src/admin/page.html");
 
 fn config(broker: &Broker, a: &Influxd, b: &Influxd) -> String {
-    format!(
-        r#"
-[admin]
-token = "${{ADMIN_TOKEN}}"
-[queue]
-backend = "kafka"
-[queue.kafka]
-brokers = ["{broker}"]
-topic = "writes"
-partitions = 2
-linger = "1ms"
-{KAFKA_TEST_PROPERTIES}
-[shutdown]
-grace = "5s"
-{clusters}
-[[routes]]
-databases = ["*"]
-clusters = ["a", "b"]
-"#,
-        broker = broker.bootstrap(),
-        clusters = support::config::cluster("a", &a.url(), "")
-            + &support::config::cluster("b", &b.url(), ""),
-    )
+    Setup::kafka(&broker.bootstrap())
+        .section("[admin]\ntoken = \"${ADMIN_TOKEN}\"")
+        .cluster("a", &a.url())
+        .cluster("b", &b.url())
+        .route(&["*"], &["a", "b"])
+        .toml()
 }
 
 /// Runs Chromium headless with a fresh profile and `args`; returns its stdout.

@@ -42,6 +42,27 @@ pub fn sample_sum(metrics: &str, prefix: &str) -> Option<f64> {
 }
 
 /// Parses a loadgen command line (`["loadgen", "--url", ...]`) as `fluxroute loadgen` does.
+/// Load for a test, as `fluxroute loadgen` would send it to `url`: database `metrics` (created
+/// first), 200-line batches from 10 hosts over 2 connections, quiet, recording what was
+/// acknowledged to `record`. Change fields for the rest (`rate`, `duration`, `connections`…).
+pub fn load(url: &str, record: Option<&std::path::Path>) -> ::fluxroute::loadgen::LoadgenArgs {
+    let mut args = loadgen_args(["loadgen"]);
+    args.url = url.to_owned();
+    args.db = "metrics".to_owned();
+    args.create_database = true;
+    args.batch_size = 200;
+    args.connections = 2;
+    args.hosts = 10;
+    args.quiet = true;
+    args.record_acked = record.map(std::path::Path::to_owned);
+    args
+}
+
+/// `secs` seconds, as loadgen's `--duration` takes them.
+pub fn seconds(secs: u64) -> humantime::Duration {
+    Duration::from_secs(secs).into()
+}
+
 pub fn loadgen_args<'a>(
     argv: impl IntoIterator<Item = &'a str>,
 ) -> ::fluxroute::loadgen::LoadgenArgs {
