@@ -455,3 +455,92 @@ async fn rebalancing_under_load_loses_nothing() {
     .await;
     one.stop().await.unwrap();
 }
+
+/// The drain's own status of cluster `name` from `/admin/v1/status`.
+async fn drain_status(fr: &Fluxroute, name: &str) -> serde_json::Value {
+    let text = support::http_client()
+        .get(format!("{}/admin/v1/status", fr.admin_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .map(|c| c["drain"].clone())
+        .unwrap()
+}
+
+async fn admin_post(fr: &Fluxroute, path: &str) {
+    let r = support::http_client()
+        .post(format!("{}{path}", fr.admin_url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success(),
+        "{path}: {}",
+        r.text().await.unwrap()
+    );
+}
+
+/// A replay asked for a time after records the cluster has not received yet (here: while an
+/// operator paused it) never skips them: the drain reads on from its committed position.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replay_never_skips_records_not_delivered_yet() {
+    let broker = Broker::start(Storage::Memory);
+    let a = Influxd::start().unwrap();
+    a.query("CREATE DATABASE d").unwrap();
+    let fr = Fluxroute::start(&config(&broker, &cluster("a", &a, ""), &["a"])).await;
+    let first: String = (0..50).map(|i| format!("m v={i} {i}\n")).collect();
+    write(&fr, "d", &first).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while stored(&a, "d").len() < 50 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "first writes never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    admin_post(&fr, "/admin/v1/clusters/a/pause").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while drain_status(&fr, "a").await["reading_paused"] != true {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the drain never paused"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let second: String = (50..100).map(|i| format!("m v={i} {i}\n")).collect();
+    write(&fr, "d", &second).await;
+    // A time after every record: the seek by time lands at the ends, past the 50 points.
+    let since =
+        humantime::format_rfc3339_millis(std::time::SystemTime::now() + Duration::from_secs(5));
+    admin_post(&fr, &format!("/admin/v1/clusters/a/replay?since={since}")).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while drain_status(&fr, "a").await["replaying"] != false {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replay never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    admin_post(&fr, "/admin/v1/clusters/a/resume").await;
+    let got = {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = stored(&a, "d");
+            if got.len() >= 100 || tokio::time::Instant::now() >= deadline {
+                break got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    assert_eq!(got.len(), 100, "points lost by the replay: {got:?}");
+    fr.stop().await.unwrap();
+}

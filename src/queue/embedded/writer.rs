@@ -228,192 +228,124 @@ impl Writer {
     /// Applies a batch of requests in one atomic write and answers them. Returns whether a
     /// shutdown was requested.
     fn apply(&mut self, batch: Vec<Envelope>) -> bool {
-        let store = self.shared.store.clone();
         let now_us = unix_us();
-        let now_ms = now_us / 1000;
-        let mut wb = store.db.batch();
-        let mut parts = self.parts.clone();
-        let mut groups = self.groups.clone();
-        let mut touched = vec![false; parts.len()];
-        let mut must_sync = matches!(self.fsync, FsyncPolicy::Always);
-        let mut wrote = false;
+        let mut staged = Staged {
+            store: self.shared.store.clone(),
+            wb: self.shared.store.db.batch(),
+            parts: self.parts.clone(),
+            groups: self.groups.clone(),
+            touched: vec![false; self.parts.len()],
+            must_sync: matches!(self.fsync, FsyncPolicy::Always),
+            wrote: false,
+            replies: Vec::with_capacity(batch.len()),
+            evictor: None,
+            dropped: (0, 0),
+            next_dead_letter: self.next_dead_letter,
+            last_us: self.last_append_us,
+            now_us,
+        };
         let mut shutdown = false;
-        let mut replies = Vec::with_capacity(batch.len());
-        let mut evictor = None;
-        let mut dropped = (0u64, 0u64);
-        let mut next_dead_letter = self.next_dead_letter;
-        let mut last_us = self.last_append_us;
-
-        'requests: for env in batch {
+        for env in batch {
             match env.request {
                 Request::Append { records, reply } => {
-                    let encoded = match self.encode(&records) {
-                        Ok(v) => v,
-                        Err(e) => {
-                            drop(reply.send(Err(e)));
-                            continue;
-                        }
-                    };
-                    let need: u64 = encoded
-                        .iter()
-                        .map(|(_, v)| codec::RECORD_KEY_LEN as u64 + v.len() as u64)
-                        .sum();
-                    if let Err(e) = self.make_room(
-                        need,
-                        &mut parts,
-                        &mut touched,
-                        &mut wb,
-                        &mut evictor,
-                        &mut dropped,
-                    ) {
-                        drop(reply.send(Err(e)));
-                        continue;
-                    }
-                    for (p, value) in encoded {
-                        let st = &mut parts[p as usize];
-                        let len = u32::try_from(value.len()).unwrap_or(u32::MAX);
-                        // Unique, increasing append times give every record a place in one
-                        // global order (oldest-first eviction), even within a microsecond.
-                        last_us = now_us.max(last_us + 1);
-                        let key = codec::record_key(p, st.next, last_us, len);
-                        wb.insert(&store.records, key, value);
-                        if st.head == st.next {
-                            st.head_ts = Some(last_us);
-                        }
-                        st.next += 1;
-                        st.bytes += codec::RECORD_KEY_LEN as u64 + u64::from(len);
-                        touched[p as usize] = true;
-                    }
-                    wrote = true;
-                    replies.push(Reply::Unit(reply));
+                    self.stage_append(&mut staged, &records, reply)
                 }
-                Request::Join { group, reply } => {
-                    let key = codec::group_key(&group);
-                    if key.len() > usize::from(u16::MAX) {
-                        drop(reply.send(Err(Error::Setup("group name too long".into()))));
-                        continue;
-                    }
-                    let g = groups.entry(group).or_insert_with(|| GroupState {
-                        committed: vec![None; parts.len()],
-                        generation: 0,
-                    });
-                    g.generation += 1;
-                    wb.insert(&store.meta, key, []);
-                    must_sync = true;
-                    wrote = true;
-                    replies.push(Reply::Join(reply, g.generation));
-                }
+                Request::Join { group, reply } => staged.join(group, reply),
                 Request::Commit {
                     group,
                     generation,
                     positions,
                     reply,
-                } => match stage_commit(&group, generation, &positions, &mut groups, parts.len()) {
-                    Ok(()) => {
-                        for &(p, next) in &positions {
-                            match codec::commit_key(&group, p) {
-                                Ok(k) => wb.insert(&store.meta, k, next.to_be_bytes()),
-                                Err(e) => tracing::error!(error = %e, "bad group name"),
-                            }
-                        }
-                        must_sync = true;
-                        wrote = true;
-                        replies.push(Reply::Unit(reply));
-                    }
-                    Err(e) => drop(reply.send(Err(e))),
-                },
+                } => staged.commit(&group, generation, &positions, reply),
                 Request::Seed {
                     group,
                     positions,
                     reply,
-                } => {
-                    if let Some(&(p, next)) = positions
-                        .iter()
-                        .find(|&&(p, next)| p as usize >= parts.len() || next < 0)
-                    {
-                        drop(reply.send(Err(Error::Setup(format!(
-                            "cannot seed offset {next} of partition {p} (the queue has {})",
-                            parts.len()
-                        )))));
-                        continue;
-                    }
-                    let keys: Result<Vec<_>, _> = positions
-                        .iter()
-                        .map(|&(p, _)| codec::commit_key(&group, p))
-                        .collect();
-                    let keys = match keys {
-                        Ok(k) => k,
-                        Err(e) => {
-                            drop(reply.send(Err(Error::Setup(e))));
-                            continue;
-                        }
-                    };
-                    wb.insert(&store.meta, codec::group_key(&group), []);
-                    for (k, &(_, next)) in keys.into_iter().zip(&positions) {
-                        wb.insert(&store.meta, k, next.to_be_bytes());
-                    }
-                    let g = groups.entry(group).or_insert_with(|| GroupState {
-                        committed: vec![None; parts.len()],
-                        generation: 0,
-                    });
-                    for &(p, next) in &positions {
-                        g.committed[p as usize] = Some(next);
-                    }
-                    must_sync = true;
-                    wrote = true;
-                    replies.push(Reply::Unit(reply));
-                }
-                Request::DeadLetter { letter, reply } => {
-                    wb.insert(
-                        &store.dead_letters,
-                        next_dead_letter.to_be_bytes(),
-                        codec::encode_dead_letter(&letter, now_ms),
-                    );
-                    next_dead_letter += 1;
-                    wrote = true;
-                    replies.push(Reply::Unit(reply));
-                }
-                Request::PurgeDeadLetters { before, reply } => {
-                    for g in store.dead_letters.range(..before.to_be_bytes()) {
-                        match g.key() {
-                            Ok(k) => wb.remove(&store.dead_letters, k),
-                            Err(e) => {
-                                let _ = reply.send(Err(super::store::storage_error(
-                                    "purging dead letters",
-                                    e,
-                                )));
-                                continue 'requests;
-                            }
-                        }
-                    }
-                    wrote = true;
-                    must_sync = true;
-                    replies.push(Reply::Unit(reply));
-                }
+                } => staged.seed(group, &positions, reply),
+                Request::DeadLetter { letter, reply } => staged.dead_letter(&letter, reply),
+                Request::PurgeDeadLetters { before, reply } => staged.purge(before, reply),
                 Request::Sync { reply } => {
-                    must_sync = true;
-                    replies.push(Reply::Unit(reply));
+                    staged.must_sync = true;
+                    staged.replies.push(Reply::Unit(reply));
                 }
                 Request::Shutdown => shutdown = true,
             }
             drop(env.permit);
         }
-        drop(evictor);
+        self.commit_staged(staged);
+        shutdown
+    }
 
-        for (p, st) in parts.iter().enumerate() {
-            if touched[p] {
+    /// Appends records (making room first under a byte budget).
+    fn stage_append(
+        &self,
+        st: &mut Staged,
+        records: &[OutgoingRecord],
+        reply: oneshot::Sender<Result<(), Error>>,
+    ) {
+        let encoded = match self.encode(records) {
+            Ok(v) => v,
+            Err(e) => {
+                drop(reply.send(Err(e)));
+                return;
+            }
+        };
+        let need: u64 = encoded
+            .iter()
+            .map(|(_, v)| codec::RECORD_KEY_LEN as u64 + v.len() as u64)
+            .sum();
+        if let Err(e) = self.make_room(
+            need,
+            &mut st.parts,
+            &mut st.touched,
+            &mut st.wb,
+            &mut st.evictor,
+            &mut st.dropped,
+        ) {
+            drop(reply.send(Err(e)));
+            return;
+        }
+        for (p, value) in encoded {
+            let part = &mut st.parts[p as usize];
+            let len = u32::try_from(value.len()).unwrap_or(u32::MAX);
+            // Unique, increasing append times give every record a place in one global order
+            // (oldest-first eviction), even within a microsecond.
+            st.last_us = st.now_us.max(st.last_us + 1);
+            let key = codec::record_key(p, part.next, st.last_us, len);
+            st.wb.insert(&st.store.records, key, value);
+            if part.head == part.next {
+                part.head_ts = Some(st.last_us);
+            }
+            part.next += 1;
+            part.bytes += codec::RECORD_KEY_LEN as u64 + u64::from(len);
+            st.touched[p as usize] = true;
+        }
+        st.wrote = true;
+        st.replies.push(Reply::Unit(reply));
+    }
+
+    /// Writes the staged batch (with the touched partitions' counters) in one atomic write,
+    /// synced when a request needs it; publishes the new state and answers every request.
+    fn commit_staged(&mut self, mut st: Staged) {
+        drop(st.evictor.take());
+        for (p, part) in st.parts.iter().enumerate() {
+            if st.touched[p] {
                 let p = u32::try_from(p).unwrap_or(u32::MAX);
-                wb.insert(
-                    &store.meta,
+                st.wb.insert(
+                    &st.store.meta,
                     codec::partition_key(p),
-                    codec::encode_counters(st.next, st.bytes),
+                    codec::encode_counters(part.next, part.bytes),
                 );
             }
         }
-
-        let result = if wrote || must_sync {
-            let mode = if must_sync { SYNC } else { PersistMode::Buffer };
-            wb.durability(Some(mode))
+        let result = if st.wrote || st.must_sync {
+            let mode = if st.must_sync {
+                SYNC
+            } else {
+                PersistMode::Buffer
+            };
+            st.wb
+                .durability(Some(mode))
                 .commit()
                 .map_err(|e| storage_error("committing a batch", e))
         } else {
@@ -421,35 +353,34 @@ impl Writer {
         };
         match result {
             Ok(()) => {
-                if must_sync {
+                if st.must_sync {
                     self.dirty_since = None;
                     self.shared
                         .syncs
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                } else if wrote {
+                } else if st.wrote {
                     self.dirty_since.get_or_insert_with(Instant::now);
                 }
-                self.parts = parts;
-                self.groups = groups;
-                self.next_dead_letter = next_dead_letter;
-                self.last_append_us = last_us;
+                self.parts = st.parts;
+                self.groups = st.groups;
+                self.next_dead_letter = st.next_dead_letter;
+                self.last_append_us = st.last_us;
                 self.shared
                     .dead_letters
-                    .store(next_dead_letter, std::sync::atomic::Ordering::Relaxed);
-                self.count_dropped(dropped);
+                    .store(st.next_dead_letter, std::sync::atomic::Ordering::Relaxed);
+                self.count_dropped(st.dropped);
                 self.publish();
-                for r in replies {
+                for r in st.replies {
                     r.send(None);
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, "queue store write failed");
-                for r in replies {
+                for r in st.replies {
                     r.send(Some(&e));
                 }
             }
         }
-        shutdown
     }
 
     fn encode(&self, records: &[OutgoingRecord]) -> Result<Vec<(u32, Vec<u8>)>, Error> {
@@ -713,6 +644,147 @@ fn batch_bytes(env: &Envelope) -> usize {
     match &env.request {
         Request::Append { records, .. } => records.iter().map(|r| r.payload.len()).sum(),
         _ => 0,
+    }
+}
+
+/// One batch of requests staged into a single atomic write: the state it will leave, and the
+/// answers to send once it is durable.
+struct Staged {
+    store: super::store::Store,
+    wb: fjall::OwnedWriteBatch,
+    parts: Vec<PartitionState>,
+    groups: BTreeMap<String, GroupState>,
+    /// Partitions whose counters changed.
+    touched: Vec<bool>,
+    must_sync: bool,
+    wrote: bool,
+    replies: Vec<Reply>,
+    evictor: Option<Evictor>,
+    dropped: (u64, u64),
+    next_dead_letter: u64,
+    last_us: i64,
+    now_us: i64,
+}
+
+impl Staged {
+    /// A new member of `group` (the group becomes known).
+    fn join(&mut self, group: String, reply: oneshot::Sender<Result<u64, Error>>) {
+        let key = codec::group_key(&group);
+        if key.len() > usize::from(u16::MAX) {
+            drop(reply.send(Err(Error::Setup("group name too long".into()))));
+            return;
+        }
+        let partitions = self.parts.len();
+        let g = self.groups.entry(group).or_insert_with(|| GroupState {
+            committed: vec![None; partitions],
+            generation: 0,
+        });
+        g.generation += 1;
+        self.wb.insert(&self.store.meta, key, []);
+        self.must_sync = true;
+        self.wrote = true;
+        self.replies.push(Reply::Join(reply, g.generation));
+    }
+
+    /// A member's commit, if it is still the group's current member.
+    fn commit(
+        &mut self,
+        group: &str,
+        generation: u64,
+        positions: &[(u32, i64)],
+        reply: oneshot::Sender<Result<(), Error>>,
+    ) {
+        if let Err(e) = stage_commit(
+            group,
+            generation,
+            positions,
+            &mut self.groups,
+            self.parts.len(),
+        ) {
+            drop(reply.send(Err(e)));
+            return;
+        }
+        for &(p, next) in positions {
+            match codec::commit_key(group, p) {
+                Ok(k) => self.wb.insert(&self.store.meta, k, next.to_be_bytes()),
+                Err(e) => tracing::error!(error = %e, "bad group name"),
+            }
+        }
+        self.must_sync = true;
+        self.wrote = true;
+        self.replies.push(Reply::Unit(reply));
+    }
+
+    /// Positions set without a member (the group becomes known).
+    fn seed(
+        &mut self,
+        group: String,
+        positions: &[(u32, i64)],
+        reply: oneshot::Sender<Result<(), Error>>,
+    ) {
+        let partitions = self.parts.len();
+        if let Some(&(p, next)) = positions
+            .iter()
+            .find(|&&(p, next)| p as usize >= partitions || next < 0)
+        {
+            drop(reply.send(Err(Error::Setup(format!(
+                "cannot seed offset {next} of partition {p} (the queue has {partitions})"
+            )))));
+            return;
+        }
+        let keys: Result<Vec<_>, _> = positions
+            .iter()
+            .map(|&(p, _)| codec::commit_key(&group, p))
+            .collect();
+        let keys = match keys {
+            Ok(k) => k,
+            Err(e) => {
+                drop(reply.send(Err(Error::Setup(e))));
+                return;
+            }
+        };
+        self.wb
+            .insert(&self.store.meta, codec::group_key(&group), []);
+        for (k, &(_, next)) in keys.into_iter().zip(positions) {
+            self.wb.insert(&self.store.meta, k, next.to_be_bytes());
+        }
+        let g = self.groups.entry(group).or_insert_with(|| GroupState {
+            committed: vec![None; partitions],
+            generation: 0,
+        });
+        for &(p, next) in positions {
+            g.committed[p as usize] = Some(next);
+        }
+        self.must_sync = true;
+        self.wrote = true;
+        self.replies.push(Reply::Unit(reply));
+    }
+
+    fn dead_letter(&mut self, letter: &DeadLetter, reply: oneshot::Sender<Result<(), Error>>) {
+        self.wb.insert(
+            &self.store.dead_letters,
+            self.next_dead_letter.to_be_bytes(),
+            codec::encode_dead_letter(letter, self.now_us / 1000),
+        );
+        self.next_dead_letter += 1;
+        self.wrote = true;
+        self.replies.push(Reply::Unit(reply));
+    }
+
+    /// Deletes dead letters below id `before`.
+    fn purge(&mut self, before: u64, reply: oneshot::Sender<Result<(), Error>>) {
+        for g in self.store.dead_letters.range(..before.to_be_bytes()) {
+            match g.key() {
+                Ok(k) => self.wb.remove(&self.store.dead_letters, k),
+                Err(e) => {
+                    let _ = reply.send(Err(storage_error("purging dead letters", e)));
+                    return;
+                }
+            }
+        }
+        self.wrote = true;
+        self.must_sync = true;
+        self.replies.push(Reply::Unit(reply));
     }
 }
 
