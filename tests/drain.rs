@@ -458,15 +458,8 @@ async fn rebalancing_under_load_loses_nothing() {
 
 /// The drain's own status of cluster `name` from `/admin/v1/status`.
 async fn drain_status(fr: &Fluxroute, name: &str) -> serde_json::Value {
-    let text = support::http_client()
-        .get(format!("{}/admin/v1/status", fr.admin_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&fr.admin_text("/admin/v1/status").await).unwrap();
     v["clusters"]
         .as_array()
         .unwrap()

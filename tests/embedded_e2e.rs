@@ -149,14 +149,7 @@ async fn embedded_queue_metrics_are_exported_and_documented() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let text = http
-        .get(format!("{}/metrics", fr.admin_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = fr.admin_text("/metrics").await;
     let doc =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).unwrap();
     let section = &doc[doc

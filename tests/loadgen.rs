@@ -161,14 +161,7 @@ async fn loadgen_writes_through_fluxroute_v1_and_v2() {
         assert_eq!(report.lines_acked, 5000, "{api}: {report}");
         assert_eq!(report.requests_failed, 0, "{api}: {report}");
     }
-    let metrics = client()
-        .get(format!("{}/metrics", fr.admin_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = fr.admin_text("/metrics").await;
     assert!(
         metrics.contains("fluxroute_ingest_lines_total{outcome=\"accepted\"} 10000"),
         "{metrics}"
