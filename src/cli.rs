@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::report::StatusReport;
+use crate::admin::report::{ControlReport, StatusReport};
 use crate::app;
 use crate::config::{self, Config, LogFormat};
 
@@ -396,13 +396,21 @@ async fn ctl(args: &CtlArgs) -> anyhow::Result<String> {
             format!("purged dead letters below id {}", body["purged_before"])
         }
         _ => {
-            let c = &body["control"];
+            let r: ControlReport =
+                serde_json::from_value(body).context("reading the admin answer")?;
+            let replay = r.control.replay.map_or_else(
+                || "none".to_owned(),
+                |p| {
+                    let since = std::time::UNIX_EPOCH
+                        + std::time::Duration::from_millis(u64::try_from(p.since_ms).unwrap_or(0));
+                    format!("since {}", humantime::format_rfc3339_millis(since))
+                },
+            );
             format!(
-                "{}: paused={} reroute={} replay={}",
-                body["cluster"].as_str().unwrap_or_default(),
-                c["paused"],
-                c["reroute"].as_str().unwrap_or_default(),
-                c["replay"]
+                "{}: paused={} reroute={} replay={replay}",
+                r.cluster,
+                r.control.paused,
+                r.control.reroute.as_str(),
             )
         }
     })

@@ -41,8 +41,8 @@ use subtle::ConstantTimeEq;
 use tokio::sync::watch;
 
 use self::report::{
-    ClusterCondition, ClusterReport, EndpointReport, History, QueueReport, RerouteReport,
-    StatusReport,
+    ClusterCondition, ClusterReport, ControlReport, EndpointReport, History, QueueReport,
+    RerouteReport, StatusReport,
 };
 
 use crate::control::{Control, ControlError, ReplayRequest, RerouteMode};
@@ -479,7 +479,11 @@ async fn act(
     f: impl FnOnce(&mut crate::control::ClusterControl),
 ) -> Response {
     match admin.control.update(cluster, f).await {
-        Ok(state) => axum::Json(json!({ "cluster": cluster, "control": state })).into_response(),
+        Ok(control) => axum::Json(ControlReport {
+            cluster: cluster.to_owned(),
+            control,
+        })
+        .into_response(),
         Err(ControlError::UnknownCluster(c)) => {
             error(StatusCode::NOT_FOUND, format!("unknown cluster {c:?}"))
         }

@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::control::RerouteMode;
+use crate::control::{ClusterControl, RerouteMode};
 use crate::drain::core::DrainStatus;
 
 /// How often a history point is taken.
@@ -154,6 +154,16 @@ pub struct HistoryPoint {
     pub lag_seconds: f64,
     /// Lines written per second since the sample before.
     pub lines_per_second: f64,
+}
+
+/// What an operator action on a cluster (pause, resume, replay, reroute) answers: the cluster's
+/// control as it now is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlReport {
+    /// The cluster.
+    pub cluster: String,
+    /// Its operator control.
+    pub control: ClusterControl,
 }
 
 /// Recent history of every cluster, kept in memory.

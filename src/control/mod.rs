@@ -33,6 +33,15 @@ pub enum RerouteMode {
 }
 
 impl RerouteMode {
+    /// The mode as written (`auto`, `on`, `off`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RerouteMode::Auto => "auto",
+            RerouteMode::On => "on",
+            RerouteMode::Off => "off",
+        }
+    }
+
     /// Parses `true` / `false` / `auto` (and `on` / `off`).
     pub fn parse(s: &str) -> Option<RerouteMode> {
         match s {
@@ -267,6 +276,17 @@ impl ControlStore for FileControlStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reroute_modes_read_back_as_written() {
+        for mode in [RerouteMode::Auto, RerouteMode::On, RerouteMode::Off] {
+            assert_eq!(RerouteMode::parse(mode.as_str()), Some(mode));
+            assert_eq!(
+                serde_json::to_value(mode).expect("serializes"),
+                serde_json::json!(mode.as_str())
+            );
+        }
+    }
 
     #[tokio::test]
     async fn file_store_keeps_state_across_restarts() {
