@@ -10,6 +10,7 @@ pub mod influxd;
 pub mod pki;
 pub mod points;
 pub mod process;
+pub mod prometheus;
 
 use std::time::Duration;
 
