@@ -295,6 +295,32 @@ async fn errors_match_a_real_influxd() {
             "/write?db=telegraf&consistency=quorum",
             b"m v=1 1\n",
         ),
+        // influxd takes the level case-insensitively, and checks it only after the body parsed.
+        case(
+            "consistency in capitals",
+            "/write?db=telegraf&consistency=ANY",
+            b"m v=1 1\n",
+        ),
+        case(
+            "consistency capitalized",
+            "/write?db=telegraf&consistency=One",
+            b"m v=1 1\n",
+        ),
+        case(
+            "bad consistency, no valid line",
+            "/write?db=telegraf&consistency=most",
+            b"bad line\n",
+        ),
+        case(
+            "bad consistency, some valid lines",
+            "/write?db=telegraf&consistency=most",
+            b"m v=1 1\nbad line\n",
+        ),
+        case(
+            "bad consistency, empty body",
+            "/write?db=telegraf&consistency=most",
+            b"",
+        ),
         case(
             "precision s",
             "/write?db=telegraf&precision=s",

@@ -281,6 +281,8 @@ struct WriteRequest {
     rp: String,
     precision: Precision,
     dialect: Dialect,
+    /// The v1 `consistency` parameter is absent or a level influxd knows.
+    consistency_valid: bool,
 }
 
 async fn write_v1(
@@ -312,16 +314,22 @@ async fn write_v1(
             &headers,
             db,
         )?;
-        if let Some(level) = p.get("consistency").filter(|l| !l.is_empty()) {
-            if !matches!(level.as_str(), "any" | "one" | "quorum" | "all") {
-                return Err(ApiError::InvalidConsistency);
-            }
-        }
+        // As influxd: any case, and checked only once the body parsed (`write_body`).
+        let consistency_valid = p
+            .get("consistency")
+            .filter(|l| !l.is_empty())
+            .is_none_or(|l| {
+                matches!(
+                    l.to_ascii_lowercase().as_str(),
+                    "any" | "one" | "quorum" | "all"
+                )
+            });
         Ok(WriteRequest {
             db: db.clone(),
             rp: p.get("rp").cloned().unwrap_or_default(),
             precision,
             dialect: Dialect::V1,
+            consistency_valid,
         })
     })();
     match prepared {
@@ -362,6 +370,7 @@ async fn write_v2(
             rp,
             precision,
             dialect: Dialect::V2,
+            consistency_valid: true,
         })
     })();
     match prepared {
@@ -428,6 +437,17 @@ async fn write_body(
     lines
         .with_label_values(&["rejected"])
         .inc_by(encoded.rejected as u64);
+    if !req.consistency_valid {
+        // influxd's order: a body without a valid line answers its parse error; otherwise the
+        // level is refused and nothing is written.
+        if let Some(message) = encoded.error.filter(|_| encoded.accepted == 0) {
+            return Err(ApiError::Parse(message));
+        }
+        lines
+            .with_label_values(&["rejected"])
+            .inc_by(encoded.accepted as u64);
+        return Err(ApiError::InvalidConsistency);
+    }
     let Some(message) = encoded.error else {
         ingest.enqueue(encoded.records).await?;
         lines
