@@ -2,6 +2,12 @@
 //! queue, takes the lines its routes send to the cluster, batches them by (db, rp), writes them,
 //! and commits an offset only once every record below it is written or dead-lettered.
 //!
+//! Split in two: [`core::Core`] makes every decision (what to batch, start, commit, pause, seek)
+//! from inputs and a time it is given, with no I/O — unit- and property-tested with fake time —
+//! and [`Drain::run`] is the thin async driver that polls the queue, runs the core's commands
+//! (delivery tasks in a `JoinSet`, commits, pauses, seeks, lag queries), feeds their answers
+//! back, and publishes a typed [`core::DrainStatus`] on a `watch` channel ([`Drain::status`]).
+//!
 //! Owns: the read → batch → write → classify → commit loop of one cluster, DDL ordering,
 //! dead-lettering, and pausing while the cluster is Down or misconfigured (the queue buffers
 //! meanwhile; nothing is held in memory beyond `max_in_flight` batches plus one open batch per
