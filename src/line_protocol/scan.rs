@@ -148,68 +148,10 @@ pub(super) fn parse_point(
     let measurement_len = i;
 
     // --- scanTags + the sorted/duplicate check of scanKey ---
-    let mut tags_sorted = true;
-    let mut duplicate = false;
-    let key_len = if has_tags {
-        i += 1;
-        let mut prev_key: &[u8] = &[];
-        let mut first = true;
-        loop {
-            // scanTagsKey
-            let ks = i;
-            if i >= len || matches!(buf[i], b' ' | b',' | b'=') {
-                return Err(ParseErrorKind::MissingTagKey);
-            }
-            loop {
-                i = skip_to(buf, i + 1, TAG_STOP);
-                if i >= len {
-                    return Err(ParseErrorKind::MissingTagValue);
-                }
-                if buf[i - 1] != b'\\' {
-                    if buf[i] == b'=' {
-                        break;
-                    }
-                    return Err(ParseErrorKind::MissingTagValue);
-                }
-            }
-            let key = &buf[ks..i];
-            if tags_sorted && !first {
-                match prev_key.cmp(key) {
-                    std::cmp::Ordering::Greater => tags_sorted = false,
-                    // 1.6 reports this only after every tag scanned cleanly.
-                    std::cmp::Ordering::Equal => duplicate = true,
-                    std::cmp::Ordering::Less => {}
-                }
-            }
-            first = false;
-            prev_key = key;
-            i += 1;
-
-            // scanTagsValue
-            if i >= len || buf[i] == b',' || buf[i] == b' ' {
-                return Err(ParseErrorKind::MissingTagValue);
-            }
-            // The first byte of a value is not examined: `a==b` is tag a with value `=b`.
-            let at_space = loop {
-                i = skip_to(buf, i + 1, TAG_STOP);
-                if i >= len {
-                    return Err(ParseErrorKind::MissingFields);
-                }
-                if buf[i - 1] != b'\\' {
-                    match buf[i] {
-                        b'=' => return Err(ParseErrorKind::InvalidTagFormat),
-                        b',' => break false,
-                        _ => break true,
-                    }
-                }
-            };
-            if at_space {
-                break i;
-            }
-            i += 1;
-        }
+    let (key_len, tags_sorted, duplicate) = if has_tags {
+        scan_tags(buf, i + 1)?
     } else {
-        i
+        (i, true, false)
     };
     if duplicate || (!tags_sorted && has_duplicate_tag_keys(&buf[measurement_len + 1..key_len])) {
         return Err(ParseErrorKind::DuplicateTags);
@@ -229,7 +171,93 @@ pub(super) fn parse_point(
         walk_fields(key_len, &buf[fields_start..fields_end])?;
     }
 
-    // --- scanTime ---
+    let timestamp = scan_time(buf, fields_end, precision)?;
+
+    Ok(Line {
+        text: buf,
+        measurement_len,
+        key_len,
+        fields_start,
+        fields_end,
+        timestamp,
+        tags_sorted,
+    })
+}
+
+/// `scanTags` from `i` (just after the comma that follows the measurement), with the
+/// sorted/duplicate check of `scanKey`: the key section's end, whether the tags were sorted, and
+/// whether two neighbouring keys were equal (reported by the caller once every tag scanned).
+#[inline(always)]
+fn scan_tags(buf: &[u8], mut i: usize) -> Result<(usize, bool, bool), ParseErrorKind> {
+    let len = buf.len();
+    let mut tags_sorted = true;
+    let mut duplicate = false;
+    let mut prev_key: &[u8] = &[];
+    let mut first = true;
+    loop {
+        // scanTagsKey
+        let ks = i;
+        if i >= len || matches!(buf[i], b' ' | b',' | b'=') {
+            return Err(ParseErrorKind::MissingTagKey);
+        }
+        loop {
+            i = skip_to(buf, i + 1, TAG_STOP);
+            if i >= len {
+                return Err(ParseErrorKind::MissingTagValue);
+            }
+            if buf[i - 1] != b'\\' {
+                if buf[i] == b'=' {
+                    break;
+                }
+                return Err(ParseErrorKind::MissingTagValue);
+            }
+        }
+        let key = &buf[ks..i];
+        if tags_sorted && !first {
+            match prev_key.cmp(key) {
+                std::cmp::Ordering::Greater => tags_sorted = false,
+                // 1.6 reports this only after every tag scanned cleanly.
+                std::cmp::Ordering::Equal => duplicate = true,
+                std::cmp::Ordering::Less => {}
+            }
+        }
+        first = false;
+        prev_key = key;
+        i += 1;
+
+        // scanTagsValue
+        if i >= len || buf[i] == b',' || buf[i] == b' ' {
+            return Err(ParseErrorKind::MissingTagValue);
+        }
+        // The first byte of a value is not examined: `a==b` is tag a with value `=b`.
+        let at_space = loop {
+            i = skip_to(buf, i + 1, TAG_STOP);
+            if i >= len {
+                return Err(ParseErrorKind::MissingFields);
+            }
+            if buf[i - 1] != b'\\' {
+                match buf[i] {
+                    b'=' => return Err(ParseErrorKind::InvalidTagFormat),
+                    b',' => break false,
+                    _ => break true,
+                }
+            }
+        };
+        if at_space {
+            return Ok((i, tags_sorted, duplicate));
+        }
+        i += 1;
+    }
+}
+
+/// `scanTime` after the field set ending at `fields_end`; with `precision`, 1.6's range check.
+#[inline(always)]
+fn scan_time(
+    buf: &[u8],
+    fields_end: usize,
+    precision: Option<Precision>,
+) -> Result<Option<i64>, ParseErrorKind> {
+    let len = buf.len();
     let ts_start = skip_whitespace(buf, fields_end);
     let mut j = ts_start;
     while j < len {
@@ -242,7 +270,7 @@ pub(super) fn parse_point(
         }
         j += 1;
     }
-    let timestamp = if j > ts_start {
+    Ok(if j > ts_start {
         let ts = parse_timestamp(&buf[ts_start..j])?;
         if let Some(p) = precision {
             super::scale_timestamp(ts, p)?;
@@ -255,16 +283,6 @@ pub(super) fn parse_point(
         Some(ts)
     } else {
         None
-    };
-
-    Ok(Line {
-        text: buf,
-        measurement_len,
-        key_len,
-        fields_start,
-        fields_end,
-        timestamp,
-        tags_sorted,
     })
 }
 
