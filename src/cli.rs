@@ -395,25 +395,27 @@ async fn ctl(args: &CtlArgs) -> anyhow::Result<String> {
         CtlVerb::DeadLetters(DeadLetterVerb::Purge { .. }) => {
             format!("purged dead letters below id {}", body["purged_before"])
         }
-        _ => {
-            let r: ControlReport =
-                serde_json::from_value(body).context("reading the admin answer")?;
-            let replay = r.control.replay.map_or_else(
-                || "none".to_owned(),
-                |p| {
-                    let since = std::time::UNIX_EPOCH
-                        + std::time::Duration::from_millis(u64::try_from(p.since_ms).unwrap_or(0));
-                    format!("since {}", humantime::format_rfc3339_millis(since))
-                },
-            );
-            format!(
-                "{}: paused={} reroute={} replay={replay}",
-                r.cluster,
-                r.control.paused,
-                r.control.reroute.as_str(),
-            )
-        }
+        _ => control_line(body)?,
     })
+}
+
+/// An operator action's answer, for people: the cluster's control as it now is.
+fn control_line(body: serde_json::Value) -> anyhow::Result<String> {
+    let r: ControlReport = serde_json::from_value(body).context("reading the admin answer")?;
+    let replay = r.control.replay.map_or_else(
+        || "none".to_owned(),
+        |p| {
+            let since = std::time::UNIX_EPOCH
+                + std::time::Duration::from_millis(u64::try_from(p.since_ms).unwrap_or(0));
+            format!("since {}", humantime::format_rfc3339_millis(since))
+        },
+    );
+    Ok(format!(
+        "{}: paused={} reroute={} replay={replay}",
+        r.cluster,
+        r.control.paused,
+        r.control.reroute.as_str(),
+    ))
 }
 
 fn enc(s: &str) -> String {
