@@ -469,6 +469,24 @@ async fn drain_status(fr: &Fluxroute, name: &str) -> serde_json::Value {
         .unwrap()
 }
 
+/// Waits (30 s at most) until the drain status of cluster `name` satisfies `ok`.
+async fn wait_drain(
+    fr: &Fluxroute,
+    name: &str,
+    what: &str,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = drain_status(fr, name).await;
+        if ok(&status) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn admin_post(fr: &Fluxroute, path: &str) {
     let r = support::http_client()
         .post(format!("{}{path}", fr.admin_url()))
@@ -501,28 +519,14 @@ async fn a_replay_never_skips_records_not_delivered_yet() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     admin_post(&fr, "/admin/v1/clusters/a/pause").await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while drain_status(&fr, "a").await["reading_paused"] != true {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the drain never paused"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_drain(&fr, "a", "reading paused", |d| d["reading_paused"] == true).await;
     let second: String = (50..100).map(|i| format!("m v={i} {i}\n")).collect();
     write(&fr, "d", &second).await;
     // A time after every record: the seek by time lands at the ends, past the 50 points.
     let since =
         humantime::format_rfc3339_millis(std::time::SystemTime::now() + Duration::from_secs(5));
     admin_post(&fr, &format!("/admin/v1/clusters/a/replay?since={since}")).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while drain_status(&fr, "a").await["replaying"] != false {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the replay never finished"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_drain(&fr, "a", "replay finished", |d| d["replaying"] == false).await;
     admin_post(&fr, "/admin/v1/clusters/a/resume").await;
     let got = {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
