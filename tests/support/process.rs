@@ -29,7 +29,7 @@ impl FluxrouteProcess {
     /// `{ADMIN}` are not needed: the listen lines are prepended) to `dir/<name>.toml`, starts
     /// `fluxroute serve` on free ports and waits for `/health` 200.
     pub async fn start(dir: &Path, name: &str, config: &str) -> FluxrouteProcess {
-        Self::start_on(dir, name, config, free_port(), free_port()).await
+        Self::start_free(dir, name, "", config).await
     }
 
     /// As [`FluxrouteProcess::start`], with `ingest_keys` (TOML key lines) under `[ingest]`.
@@ -39,7 +39,28 @@ impl FluxrouteProcess {
         ingest_keys: &str,
         config: &str,
     ) -> FluxrouteProcess {
-        Self::start_inner(dir, name, ingest_keys, config, free_port(), free_port()).await
+        Self::start_free(dir, name, ingest_keys, config).await
+    }
+
+    /// Starts on free ports. A free port is found by binding and releasing it, so another
+    /// process can take it before fluxroute binds it: then fluxroute exits at once saying so,
+    /// and it starts again on other ports.
+    async fn start_free(
+        dir: &Path,
+        name: &str,
+        ingest_keys: &str,
+        config: &str,
+    ) -> FluxrouteProcess {
+        let mut last = String::new();
+        for _ in 0..5 {
+            match Self::start_inner(dir, name, ingest_keys, config, free_port(), free_port()).await
+            {
+                Ok(p) => return p,
+                Err(log) if log.contains("Address already in use") => last = log,
+                Err(log) => panic!("{log}"),
+            }
+        }
+        panic!("fluxroute found no free ports in 5 tries:\n{last}")
     }
 
     /// As [`FluxrouteProcess::start`] on given ports (a restart on the same ports).
@@ -50,7 +71,9 @@ impl FluxrouteProcess {
         ingest: u16,
         admin: u16,
     ) -> FluxrouteProcess {
-        Self::start_inner(dir, name, "", config, ingest, admin).await
+        Self::start_inner(dir, name, "", config, ingest, admin)
+            .await
+            .unwrap_or_else(|log| panic!("{log}"))
     }
 
     async fn start_inner(
@@ -60,13 +83,15 @@ impl FluxrouteProcess {
         config: &str,
         ingest: u16,
         admin: u16,
-    ) -> FluxrouteProcess {
+    ) -> Result<FluxrouteProcess, String> {
         let text = format!(
             "[ingest]\nlisten = \"127.0.0.1:{ingest}\"\n{ingest_keys}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n{config}"
         );
         let path = dir.join(format!("{name}.toml"));
         std::fs::write(&path, text).expect("writing the config");
         let log = dir.join(format!("{name}.log"));
+        // What this start writes comes after what earlier starts on the same log wrote.
+        let before = std::fs::metadata(&log).map_or(0, |m| m.len());
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -83,17 +108,19 @@ impl FluxrouteProcess {
             .stderr(err)
             .spawn()
             .expect("starting fluxroute");
-        let p = FluxrouteProcess {
+        let mut p = FluxrouteProcess {
             child,
             ingest,
             admin,
             log,
         };
-        p.wait_healthy(Duration::from_secs(60)).await;
-        p
+        p.wait_healthy(Duration::from_secs(60), before).await?;
+        Ok(p)
     }
 
-    async fn wait_healthy(&self, within: Duration) {
+    /// Waits for `/health` 200; `Err` with what this start logged (from byte `from` of the log)
+    /// when the process exits first or `within` passes.
+    async fn wait_healthy(&mut self, within: Duration, from: u64) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             if let Ok(r) = super::http_client()
@@ -102,14 +129,18 @@ impl FluxrouteProcess {
                 .await
             {
                 if r.status() == 200 {
-                    return;
+                    return Ok(());
                 }
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "fluxroute not healthy:\n{}",
-                self.log()
-            );
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "fluxroute exited ({status}):\n{}",
+                    self.log_from(from)
+                ));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!("fluxroute not healthy:\n{}", self.log_from(from)));
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -127,6 +158,14 @@ impl FluxrouteProcess {
     /// Everything the process logged.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The log from byte `from` on.
+    fn log_from(&self, from: u64) -> String {
+        let all = self.log();
+        all.get(usize::try_from(from).unwrap_or(0)..)
+            .unwrap_or(&all)
+            .to_owned()
     }
 
     /// The process id.
