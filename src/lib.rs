@@ -42,6 +42,7 @@ pub mod ingest;
 pub mod line_protocol;
 pub mod loadgen;
 pub mod metrics;
+pub mod query;
 pub mod queue;
 pub mod route;
 pub mod serve;

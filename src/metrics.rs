@@ -473,3 +473,67 @@ mod tests {
         assert!(text.contains("fluxroute_ingest_lines_total{outcome=\"accepted\"} 5"));
     }
 }
+
+/// The read path's metrics (`/query` reads routed to clusters), labelled by cluster.
+#[derive(Clone, Debug)]
+pub struct QueryMetrics {
+    /// Reads answered, by cluster and outcome (`ok`, `client_error`; a failed attempt counts
+    /// in `failovers`).
+    pub answered: IntCounterVec,
+    /// Attempts that failed (no answer or 5xx) and moved the read on, by the cluster that failed.
+    pub failovers: IntCounterVec,
+    /// Reads answered by a cluster not known to be caught up, by cluster.
+    pub stale: IntCounterVec,
+    /// Reads no cluster could answer.
+    pub unanswered: IntCounter,
+    /// Time until the answering cluster's head arrived.
+    pub seconds: Histogram,
+}
+
+impl QueryMetrics {
+    /// Creates and registers the read path's families.
+    pub fn new(registry: &Registry) -> QueryMetrics {
+        QueryMetrics {
+            answered: counter_vec(
+                registry,
+                "fluxroute_queries_total",
+                "Reads answered by a cluster, by cluster and outcome",
+                &["cluster", "outcome"],
+            ),
+            failovers: counter_vec(
+                registry,
+                "fluxroute_query_failovers_total",
+                "Read attempts that failed over to the next cluster, by the cluster that failed",
+                &["cluster"],
+            ),
+            stale: counter_vec(
+                registry,
+                "fluxroute_query_stale_total",
+                "Reads answered by a cluster not known to be caught up, by cluster",
+                &["cluster"],
+            ),
+            unanswered: register(
+                registry,
+                IntCounter::new(
+                    "fluxroute_query_unanswered_total",
+                    "Reads no cluster could answer",
+                )
+                .expect("valid metric"),
+            ),
+            seconds: register(
+                registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "fluxroute_query_duration_seconds",
+                        "Time until the answering cluster's response head arrived",
+                    )
+                    .buckets(vec![
+                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                        10.0, 30.0,
+                    ]),
+                )
+                .expect("valid metric"),
+            ),
+        }
+    }
+}

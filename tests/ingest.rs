@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use fluxroute::query::statement::Ddl;
 use fluxroute::queue::kafka::{KafkaConsumerGroup, KafkaSettings};
 use fluxroute::queue::{ConsumerGroup, Event, Record, RecordKind, RecordMeta};
 use reqwest::StatusCode;
@@ -201,7 +202,7 @@ async fn v1_and_v2_writes_land_normalized_in_the_topic() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn create_database_is_a_ddl_record_on_every_partition() {
+async fn create_database_is_a_schema_change_record_on_every_partition() {
     let broker = Broker::start(Storage::Memory);
     let fr = Fluxroute::start(&config(&broker.bootstrap(), "")).await;
     let http = support::http_client();
@@ -216,18 +217,45 @@ async fn create_database_is_a_ddl_record_on_every_partition() {
         serde_json::json!({"results":[{"statement_id":0}]})
     );
 
-    let unsupported = send(http.get(format!("{}/query?q=SELECT+*+FROM+cpu", fr.url()))).await;
+    let unsupported = send(http.get(format!(
+        "{}/query?q=CREATE+USER+x+WITH+PASSWORD+%27y%27",
+        fr.url()
+    )))
+    .await;
     assert_eq!(unsupported.status, StatusCode::BAD_REQUEST);
     assert!(
-        unsupported.error().contains("CREATE DATABASE"),
+        unsupported
+            .error()
+            .contains("not supported through fluxroute"),
         "{}",
         unsupported.body
+    );
+    // A read no cluster can answer (the only one is on a closed port): 503 with Retry-After.
+    let read = send(http.get(format!(
+        "{}/query?db=telegraf&q=SELECT+*+FROM+cpu",
+        fr.url()
+    )))
+    .await;
+    assert_eq!(
+        read.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        read.body
+    );
+    assert!(
+        read.error().contains("no cluster could answer"),
+        "{}",
+        read.body
     );
 
     let records = read_until(&broker.bootstrap(), |rs| rs.len() >= PARTITIONS as usize).await;
     let mut parts: Vec<u32> = records
         .iter()
-        .filter(|r| r.meta == RecordMeta::create_database("telegraf"))
+        .filter(|r| {
+            r.meta == RecordMeta::ddl("telegraf")
+                && Ddl::from_payload(&r.payload)
+                    .is_ok_and(|d| d.render("telegraf") == "CREATE DATABASE \"telegraf\"")
+        })
         .map(|r| r.partition)
         .collect();
     parts.sort_unstable();

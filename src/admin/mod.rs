@@ -97,6 +97,10 @@ pub struct ClusterView {
     pub drain: Option<watch::Receiver<DrainStatus>>,
     /// Whether its writes go to its standby now (`None` without a standby).
     pub rerouting: Option<watch::Receiver<bool>>,
+    /// Its HTTP client (reads go through it).
+    pub client: crate::influx::ClusterClient,
+    /// Its endpoints.
+    pub targets: Vec<crate::config::Endpoint>,
 }
 
 /// Shared state of the admin routes.

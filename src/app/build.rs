@@ -186,6 +186,13 @@ impl App {
                 body_read_timeout: config.ingest.body_read_timeout,
             },
             IngestMetrics::new(&registry),
+            QueryRouter::new(
+                QuerySettings {
+                    max_lag: config.query.max_lag,
+                    timeout: config.query.timeout,
+                },
+                QueryMetrics::new(&registry),
+            ),
         ));
         let (reload_tx, reloads) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
         let admin = Arc::new(Admin::new(AdminParts {

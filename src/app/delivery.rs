@@ -110,7 +110,7 @@ impl Starter<'_> {
             DrainKind::Primary,
             route_table(self.config),
             Arc::clone(self.queue),
-            client,
+            client.clone(),
             Arc::clone(&health),
             self.drain_metrics.clone(),
         );
@@ -130,6 +130,8 @@ impl Starter<'_> {
             health,
             drain: Some(drain.status()),
             rerouting,
+            client: client.clone(),
+            targets: cluster.endpoints.clone(),
         };
         let span = tracing::info_span!("drain", cluster = %cluster.name);
         let (cancel, grace, name) = (

@@ -27,8 +27,9 @@ use crate::influx::{ClientError, ClusterClient};
 use crate::ingest::auth::Authenticator;
 use crate::ingest::{self, Ingest, IngestSettings};
 use crate::metrics::{
-    ConnectionMetrics, DrainMetrics, IngestMetrics, KafkaClientMetrics, QueueMetrics,
+    ConnectionMetrics, DrainMetrics, IngestMetrics, KafkaClientMetrics, QueryMetrics, QueueMetrics,
 };
+use crate::query::{QueryRouter, QuerySettings};
 use crate::queue::embedded::{
     self, EmbeddedQueue, EmbeddedSettings, FsyncPolicy, RetentionSettings,
 };
@@ -163,6 +164,7 @@ impl App {
             &self.control,
             &self.drain_metrics,
         )?;
+        self.ingest.queries().set_clusters(views.clone());
         self.admin.reconfigure(views, self.config.redacted_json());
 
         let ingest_addr = listeners.ingest.local_addr().ok();

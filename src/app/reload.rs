@@ -37,6 +37,9 @@ pub(super) fn restart_needed(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.admin.tls != new.admin.tls {
         out.push("admin.tls");
     }
+    if old.redacted_json()["query"] != new.redacted_json()["query"] {
+        out.push("query");
+    }
     out
 }
 
@@ -105,6 +108,7 @@ impl App {
         match start_delivery(&new, &self.queue, &self.control, &self.drain_metrics) {
             Ok((d, views)) => {
                 *delivery = Some(d);
+                self.ingest.queries().set_clusters(views.clone());
                 self.admin.reconfigure(views, new.redacted_json());
                 self.config = new;
                 let config = &self.config;
@@ -131,6 +135,7 @@ impl App {
                 ) {
                     Ok((d, views)) => {
                         *delivery = Some(d);
+                        self.ingest.queries().set_clusters(views.clone());
                         self.admin.reconfigure(views, self.config.redacted_json());
                     }
                     Err(e) => {

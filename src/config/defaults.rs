@@ -103,6 +103,12 @@ pub const LOG_LEVEL: &str = "info";
 /// Time to flush in-flight writes and commit drain positions; below Kubernetes' default 30s+.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+// [query]
+/// A dashboard refreshing every 10 s does not notice; a cluster catching up an outage does.
+pub const QUERY_MAX_LAG: Duration = Duration::from_secs(10);
+/// Time to the answer's first byte; InfluxDB's own query timeout is off by default.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+
 // [[clusters]]
 /// InfluxDB 1.x is the common deployment and the test target.
 pub const CLUSTER_API: ClusterApi = ClusterApi::V1;

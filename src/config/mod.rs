@@ -35,8 +35,8 @@ pub use endpoint::{BrokerAddr, Endpoint, Scheme};
 pub use model::{
     AdminConfig, BasicAuth, ClusterApi, ClusterAuth, ClusterConfig, ClusterTls, Config,
     Destination, EmbeddedConfig, Fsync, HttpLimits, IngestConfig, KafkaConfig, KafkaProperties,
-    LogConfig, LogFormat, QueueBackend, QueueConfig, RetentionConfig, RetentionPolicy, RouteConfig,
-    ShutdownConfig, TlsConfig, User,
+    LogConfig, LogFormat, QueryConfig, QueueBackend, QueueConfig, RetentionConfig, RetentionPolicy,
+    RouteConfig, ShutdownConfig, TlsConfig, User,
 };
 pub use secret::{is_sensitive_property, Secret};
 

@@ -31,6 +31,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `[shutdown]`: graceful shutdown bounds.
     pub shutdown: ShutdownConfig,
+    /// `[query]`: reads through `/query`.
+    pub query: QueryConfig,
     /// `[[clusters]]`: destination InfluxDB clusters, names unique, in file order.
     pub clusters: Vec<ClusterConfig>,
     /// `[[routes]]`: which writes go to which clusters, in file order.
@@ -456,6 +458,18 @@ pub struct ShutdownConfig {
     /// Time allowed for an orderly shutdown before remaining work is aborted.
     #[serde(serialize_with = "ser_duration")]
     pub grace: Duration,
+}
+
+/// `[query]`.
+#[derive(Clone, Debug, Serialize)]
+pub struct QueryConfig {
+    /// A cluster whose drain is further behind than this is not "caught up": reads go to a
+    /// caught-up cluster first, and an answer from one behind says so (`X-Fluxroute-Stale`).
+    #[serde(serialize_with = "ser_duration")]
+    pub max_lag: Duration,
+    /// How long a cluster may take to start answering a read before the next one is tried.
+    #[serde(serialize_with = "ser_duration")]
+    pub timeout: Duration,
 }
 
 /// `[[clusters]] api`.

@@ -31,6 +31,7 @@ pub(super) struct RawConfig {
     pub(super) admin: Option<Spanned<RawAdmin>>,
     pub(super) log: Option<Spanned<RawLog>>,
     pub(super) shutdown: Option<Spanned<RawShutdown>>,
+    pub(super) query: Option<Spanned<RawQuery>>,
     pub(super) clusters: Option<Vec<Spanned<RawCluster>>>,
     pub(super) routes: Option<Vec<Spanned<RawRoute>>>,
 }
@@ -178,6 +179,14 @@ pub(super) struct RawLog {
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(super) struct RawShutdown {
     pub(super) grace: Field<String>,
+}
+
+/// `[query]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawQuery {
+    pub(super) max_lag: Field<String>,
+    pub(super) timeout: Field<String>,
 }
 
 /// `[[clusters]]`.

@@ -1,7 +1,7 @@
 //! The drain's decisions without I/O and without a clock: [`Core::step`] takes one input
 //! (records and rebalance events read, a delivery finished, health or operator control changed,
-//! a lag reading, a tick) and the time, and answers the commands to carry out (deliver, create a
-//! database, dead-letter, commit, pause or resume reading, seek, read the lag).
+//! a lag reading, a tick) and the time, and answers the commands to carry out (deliver, apply a
+//! schema change, dead-letter, commit, pause or resume reading, seek, read the lag).
 //!
 //! The core owns the offset tracker, the batcher, catch-up, the DDL barrier, replay and pause
 //! state; the async driver ([`super::Drain::run`]) only carries out its commands and feeds their
@@ -12,7 +12,7 @@
 //!
 //! Invariants (unit- and property-tested below):
 //! - a commit never passes a record whose delivery has not finished ([`OffsetTracker`]);
-//! - `CREATE DATABASE` starts after every earlier task finished and before any later one;
+//! - a schema change (DDL) starts after every earlier task finished and before any later one;
 //! - a replay commits what is finished, then seeks, then commits the new positions;
 //! - a revoked partition's finished records are committed before it is forgotten;
 //! - reading pauses while the cluster is down, an operator paused it, a replay waits, or the
@@ -25,6 +25,7 @@ use super::batch::{Batch, Batcher};
 use super::tracker::OffsetTracker;
 use crate::control::{ClusterControl, ReplayRequest};
 use crate::influx::ReasonClass;
+use crate::query::statement::Ddl;
 use crate::queue::{DeadLetter, Event, Record, RecordKind};
 use crate::route::{ClusterFilter, RouteTable};
 
@@ -55,7 +56,11 @@ const EFFECT_RETRY: Duration = Duration::from_millis(250);
 #[derive(Debug)]
 enum Work {
     Write(Batch),
-    CreateDatabase { db: String, source: (u32, i64) },
+    Ddl {
+        statement: String,
+        db: String,
+        source: (u32, i64),
+    },
 }
 
 /// Where a requested replay is.
@@ -155,6 +160,8 @@ pub struct Core {
     caught_up_at: Instant,
     lag_records: Option<i64>,
     lag_seconds: f64,
+    lag_read_ms: i64,
+    caught_up: bool,
     committed_records: u64,
     stopping: bool,
 }
@@ -203,6 +210,8 @@ impl Core {
             caught_up_at: now,
             lag_records: None,
             lag_seconds: 0.0,
+            lag_read_ms: 0,
+            caught_up: false,
             committed_records: 0,
             stopping: false,
         }
@@ -318,6 +327,8 @@ impl Core {
             lag_records: self.lag_records,
             lag_seconds: self.lag_seconds,
             committed_records: self.committed_records,
+            lag_read_ms: self.lag_read_ms,
+            caught_up: self.caught_up,
         }
     }
 
@@ -370,7 +381,7 @@ impl Core {
         while self.tasks.len() < self.config.max_in_flight && self.barrier.is_none() {
             match self.ready.front() {
                 None => break,
-                Some(Work::CreateDatabase { .. }) if !self.tasks.is_empty() => break,
+                Some(Work::Ddl { .. }) if !self.tasks.is_empty() => break,
                 Some(Work::Write(b))
                     if !self
                         .catch_up
@@ -389,10 +400,19 @@ impl Core {
                     let task = self.start_task(batch.sources.clone());
                     out.push(Command::Deliver { task, batch });
                 }
-                Work::CreateDatabase { db, source } => {
+                Work::Ddl {
+                    statement,
+                    db,
+                    source,
+                } => {
                     let task = self.start_task(vec![source]);
                     self.barrier = Some(task);
-                    out.push(Command::CreateDatabase { task, db, source });
+                    out.push(Command::Ddl {
+                        task,
+                        statement,
+                        db,
+                        source,
+                    });
                 }
             }
         }
@@ -539,38 +559,67 @@ impl Core {
                 offset,
                 reason,
                 payload,
-            } => {
-                self.tracker.read(partition, offset, 0);
-                let letter = DeadLetter {
-                    cluster: name.clone(),
-                    db: String::new(),
-                    rp: String::new(),
-                    status: 0,
-                    reason: format!("undecodable record: {reason}"),
-                    reason_class: ReasonClass::Undecodable.as_str(),
-                    sources: vec![(partition, offset)],
-                    lines: payload,
-                };
-                let task = self.start_task(vec![(partition, offset)]);
-                out.push(Command::DeadLetter { task, letter });
-            }
-            Event::Record(r) => self.record(r, now),
+            } => self.undecodable(partition, offset, 0, &reason, payload, out),
+            Event::Record(r) => self.record(r, now, out),
         }
     }
 
-    fn record(&mut self, r: Record, now: Instant) {
+    /// A record that cannot be carried out goes to the dead letters (it counts as read).
+    fn undecodable(
+        &mut self,
+        partition: u32,
+        offset: i64,
+        timestamp_ms: i64,
+        reason: &str,
+        payload: bytes::Bytes,
+        out: &mut Vec<Command>,
+    ) {
+        self.tracker.read(partition, offset, timestamp_ms);
+        let letter = DeadLetter {
+            cluster: self.config.routes_of.clone(),
+            db: String::new(),
+            rp: String::new(),
+            status: 0,
+            reason: format!("undecodable record: {reason}"),
+            reason_class: ReasonClass::Undecodable.as_str(),
+            sources: vec![(partition, offset)],
+            lines: payload,
+        };
+        let task = self.start_task(vec![(partition, offset)]);
+        out.push(Command::DeadLetter { task, letter });
+    }
+
+    /// A schema change: after every earlier task, before any later one, on clusters a route
+    /// sends its database to (under the cluster's name for it).
+    fn ddl(&mut self, r: &Record, ddl: &Ddl) {
+        match self.routes.database_on(&self.config.routes_of, &ddl.db) {
+            Some(db) => {
+                self.tracker.read(r.partition, r.offset, r.timestamp_ms);
+                self.flush_batches();
+                self.ready.push_back(Work::Ddl {
+                    statement: ddl.render(&db),
+                    db,
+                    source: (r.partition, r.offset),
+                });
+            }
+            None => self.tracker.skip(r.partition, r.offset),
+        }
+    }
+
+    fn record(&mut self, r: Record, now: Instant, out: &mut Vec<Command>) {
         let name = &self.config.routes_of;
         match r.meta.kind {
-            RecordKind::CreateDatabase => match self.routes.database_on(name, &r.meta.db) {
-                Some(db) => {
-                    self.tracker.read(r.partition, r.offset, r.timestamp_ms);
-                    self.flush_batches();
-                    self.ready.push_back(Work::CreateDatabase {
-                        db,
-                        source: (r.partition, r.offset),
-                    });
-                }
-                None => self.tracker.skip(r.partition, r.offset),
+            RecordKind::CreateDatabase => self.ddl(&r, &Ddl::create_database(&r.meta.db)),
+            RecordKind::Ddl => match Ddl::from_payload(&r.payload) {
+                Ok(ddl) => self.ddl(&r, &ddl),
+                Err(reason) => self.undecodable(
+                    r.partition,
+                    r.offset,
+                    r.timestamp_ms,
+                    &reason,
+                    r.payload,
+                    out,
+                ),
             },
             RecordKind::Write => {
                 let (db, lines, count) = match self.routes.filter_for(name, &r.meta.db, &r.meta.rp)
@@ -629,6 +678,8 @@ impl Core {
             0.0
         };
         self.lag_seconds = oldest.unwrap_or(0.0).max(behind);
+        self.lag_read_ms = wall_ms;
+        self.caught_up = records == 0 && self.tracker.pending() == 0 && !self.paused;
     }
 }
 

@@ -231,9 +231,13 @@ impl Deliverer {
         }
     }
 
-    /// Applies `CREATE DATABASE` on the cluster (every endpoint shares one cluster's meta).
-    pub(super) async fn create(
+    /// Applies a schema change on the cluster (every endpoint shares one cluster's meta):
+    /// retried while the cluster does not answer or answers 5xx; a refusal (an InfluxQL error,
+    /// e.g. dropping a retention policy the cluster does not have) is logged, counted and
+    /// skipped, as the cluster would have answered it to a client.
+    pub(super) async fn apply(
         self: Arc<Self>,
+        statement: String,
         db: String,
         mut state: watch::Receiver<ClusterState>,
         cancel: CancellationToken,
@@ -243,21 +247,33 @@ impl Deliverer {
             let Some(idx) = self.wait_up(&mut state, &cancel).await else {
                 return false;
             };
-            match self.client.create_database(&self.endpoints[idx], &db).await {
+            match self
+                .client
+                .run_statement(&self.endpoints[idx], &db, &statement)
+                .await
+            {
                 Ok(a) if (200..300).contains(&a.status) && a.error.is_empty() => {
-                    tracing::info!(cluster = %self.cluster, %db, "database created");
+                    tracing::info!(cluster = %self.cluster, %db, %statement, "schema change applied");
                     return true;
                 }
                 Ok(a) if a.status == 401 || a.status == 403 => {
                     self.health
                         .set_misconfigured(&format!("{} {}", a.status, a.error));
                 }
+                Ok(a) if a.status < 500 => {
+                    tracing::warn!(cluster = %self.cluster, %db, %statement, status = a.status, error = %a.error, "the cluster refused a schema change; skipped");
+                    self.metrics
+                        .batches
+                        .with_label_values(&[&self.cluster, "ddl_refused"])
+                        .inc();
+                    return true;
+                }
                 Ok(a) => {
-                    tracing::warn!(cluster = %self.cluster, %db, status = a.status, error = %a.error, "CREATE DATABASE refused; retrying");
+                    tracing::warn!(cluster = %self.cluster, %db, %statement, status = a.status, error = %a.error, "schema change failed; retrying");
                 }
                 Err(e) => {
                     self.health.observe(idx, Err(&e));
-                    tracing::debug!(cluster = %self.cluster, %db, error = %e, "CREATE DATABASE failed; retrying");
+                    tracing::debug!(cluster = %self.cluster, %db, error = %e, "schema change failed; retrying");
                 }
             }
             attempt += 1;

@@ -327,9 +327,17 @@ impl Driver {
                     self.spawn(task, async move { d.deliver(batch, state, cancel).await });
                     None
                 }
-                Command::CreateDatabase { task, db, .. } => {
+                Command::Ddl {
+                    task,
+                    statement,
+                    db,
+                    ..
+                } => {
                     let (d, state, cancel) = self.task_parts();
-                    self.spawn(task, async move { d.create(db, state, cancel).await });
+                    self.spawn(
+                        task,
+                        async move { d.apply(statement, db, state, cancel).await },
+                    );
                     None
                 }
                 Command::DeadLetter { task, letter } => {

@@ -241,32 +241,95 @@ impl ClusterClient {
     /// # Errors
     /// A transport failure, or a refusal as text.
     pub async fn create_database(&self, endpoint: &Endpoint, db: &str) -> Result<Answer, String> {
-        let ClusterAuth::V1 { credentials } = &self.auth else {
+        if matches!(self.auth, ClusterAuth::V2 { .. }) {
             return Err(format!(
                 "cannot create bucket {db:?} on a v2 cluster; create it there"
             ));
+        }
+        let statement = format!(
+            "CREATE DATABASE {}",
+            crate::query::statement::quote_ident(db)
+        );
+        self.run_statement(endpoint, "", &statement).await
+    }
+
+    /// Runs a schema change on `endpoint` in database `db` (empty: none). The answer's `error`
+    /// is the statement's error when the cluster answers 200 with an error in its results.
+    /// 2.x clusters take no InfluxQL schema changes: they answer a refusal.
+    ///
+    /// # Errors
+    /// A transport failure.
+    pub async fn run_statement(
+        &self,
+        endpoint: &Endpoint,
+        db: &str,
+        statement: &str,
+    ) -> Result<Answer, String> {
+        if matches!(self.auth, ClusterAuth::V2 { .. }) {
+            return Ok(Answer {
+                status: 400,
+                retry_after: None,
+                error: "InfluxDB 2.x clusters take no InfluxQL schema changes; apply it there"
+                    .into(),
+            });
+        }
+        let params: &[(&str, &str)] = if db.is_empty() { &[] } else { &[("db", db)] };
+        let resp = tokio::time::timeout(self.timeout, self.query(endpoint, statement, params))
+            .await
+            .map_err(|_| format!("running a statement on {endpoint}: no answer in time"))??;
+        let status = resp.status().as_u16();
+        let body = tokio::time::timeout(self.timeout, resp.bytes())
+            .await
+            .map_err(|_| format!("reading the answer of {endpoint}: no answer in time"))?
+            .map_err(|e| format!("reading the answer of {endpoint}: {}", error_chain(&e)))?;
+        let statement_error = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| {
+                v.pointer("/results/0/error")
+                    .and_then(|e| e.as_str().map(str::to_owned))
+            });
+        let error = match statement_error {
+            Some(e) => e,
+            None if (200..300).contains(&status) => String::new(),
+            None => error_text(&body),
         };
-        let escaped = db.replace('\\', "\\\\").replace('"', "\\\"");
-        let form = [("q", format!("CREATE DATABASE \"{escaped}\""))];
+        Ok(Answer {
+            status,
+            retry_after: None,
+            error,
+        })
+    }
+}
+
+impl ClusterClient {
+    /// Sends a query to `endpoint`'s `/query` (InfluxQL; on a 2.x cluster its 1.x-compatible
+    /// API) with the cluster's own credentials; `params` go in the URL (influxd reads `pretty`
+    /// from there only) and `q` in a form body. Returns once the answer's head is in: the body
+    /// is the caller's to stream.
+    ///
+    /// # Errors
+    /// The request could not be sent or no answer came (connect, TLS, a broken connection).
+    pub async fn query(
+        &self,
+        endpoint: &Endpoint,
+        q: &str,
+        params: &[(&str, &str)],
+    ) -> Result<reqwest::Response, String> {
         // InfluxDB 1.x reads `u`/`p` from the URL only, not from a form body.
-        let mut params: Vec<(&str, &str)> = Vec::new();
-        if let Some(c) = credentials {
+        let mut params = params.to_vec();
+        if let ClusterAuth::V1 {
+            credentials: Some(c),
+        } = &self.auth
+        {
             params.push(("u", c.username.as_str()));
             params.push(("p", c.password.expose()));
         }
         let url = reqwest::Url::parse_with_params(&endpoint.url("/query"), &params)
             .map_err(|e| format!("building the /query URL of {endpoint}: {e}"))?;
-        let resp = self
-            .http
-            .post(url)
-            .timeout(self.timeout)
-            .form(&form)
+        self.authorize(self.http.post(url).form(&[("q", q)]))
             .send()
             .await
-            .map_err(|e| format!("creating database on {endpoint}: {}", error_chain(&e)))?;
-        answer(resp)
-            .await
-            .map_err(|e| format!("reading the answer of {endpoint}: {}", error_chain(&e)))
+            .map_err(|e| format!("querying {endpoint}: {}", error_chain(&e)))
     }
 }
 

@@ -69,8 +69,8 @@ pub enum ApiError {
         /// Why.
         reason: String,
     },
-    /// A `/query` statement fluxroute does not handle.
-    UnsupportedQuery(String),
+    /// A `/query` fluxroute does not take, and why.
+    Query(String),
     /// `/query` without `q`.
     MissingQuery,
     /// Wrong method on a known path.
@@ -90,7 +90,7 @@ impl ApiError {
             | ApiError::BadBody(_)
             | ApiError::Parse(_)
             | ApiError::PartialWrite { .. }
-            | ApiError::UnsupportedQuery(_)
+            | ApiError::Query(_)
             | ApiError::MissingQuery => StatusCode::BAD_REQUEST,
             ApiError::CredentialsMissing | ApiError::AuthorizationFailed => {
                 StatusCode::UNAUTHORIZED
@@ -145,9 +145,7 @@ impl ApiError {
             ApiError::QueueUnavailable { reason, .. } => {
                 format!("write not acknowledged by the queue: {reason}")
             }
-            ApiError::UnsupportedQuery(q) => format!(
-                "fluxroute only handles CREATE DATABASE on /query; unsupported statement: {q}"
-            ),
+            ApiError::Query(m) => m.clone(),
             ApiError::MissingQuery => "missing required parameter \"q\"".into(),
             ApiError::MethodNotAllowed => "method not allowed".into(),
             ApiError::NotFound => "404 page not found".into(),

@@ -1,5 +1,5 @@
 //! The InfluxDB-compatible HTTP front: `/write` (v1), `/api/v2/write` (v2), `/ping`, `/health`
-//! and `/query` (`CREATE DATABASE`).
+//! and `/query` (reads routed to a cluster by [`crate::query`]; schema changes through the log).
 //!
 //! Owns: authentication, request limits (concurrency shed before the body is read, raw and
 //! decompressed size caps), parsing and validation through [`crate::line_protocol`], and the
@@ -33,6 +33,8 @@ use tokio::sync::Semaphore;
 
 use crate::line_protocol::Precision;
 use crate::metrics::IngestMetrics;
+use crate::query::statement::{self, Statement};
+use crate::query::{self, QueryRouter};
 use crate::queue::{OutgoingRecord, Producer, RecordMeta};
 use crate::route::RouteTable;
 
@@ -75,6 +77,7 @@ pub struct Ingest {
     metrics: IngestMetrics,
     accepting: AtomicBool,
     health: Mutex<Option<(Instant, Result<(), String>)>>,
+    queries: QueryRouter,
 }
 
 impl Ingest {
@@ -85,6 +88,7 @@ impl Ingest {
         routes: RouteTable,
         settings: IngestSettings,
         metrics: IngestMetrics,
+        queries: QueryRouter,
     ) -> Ingest {
         Ingest {
             producer,
@@ -95,6 +99,7 @@ impl Ingest {
             metrics,
             accepting: AtomicBool::new(true),
             health: Mutex::new(None),
+            queries,
         }
     }
 
@@ -106,6 +111,11 @@ impl Ingest {
         if let Ok(mut r) = self.routes.write() {
             *r = Arc::new(routes);
         }
+    }
+
+    /// The read path, whose clusters come once delivery starts.
+    pub fn queries(&self) -> &QueryRouter {
+        &self.queries
     }
 
     fn routes(&self) -> Arc<RouteTable> {
@@ -170,7 +180,11 @@ impl Ingest {
             .with_label_values(&[outcome])
             .observe(started.elapsed().as_secs_f64());
         let reason = match res {
-            Ok(Ok(())) => return Ok(()),
+            Ok(Ok(())) => {
+                // After the ack: a lag reading taken later sees these records.
+                self.queries.wrote();
+                return Ok(());
+            }
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!(
                 "no acknowledgement within {:?}",
@@ -519,43 +533,6 @@ async fn health(State(ingest): State<Arc<Ingest>>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Parses `CREATE DATABASE <name> [WITH …]`; `None` for any other statement.
-pub fn parse_create_database(statement: &str) -> Option<String> {
-    let s = statement.trim();
-    let mut words = s.split_whitespace();
-    let (create, database) = (words.next()?, words.next()?);
-    if !create.eq_ignore_ascii_case("create") || !database.eq_ignore_ascii_case("database") {
-        return None;
-    }
-    let rest = s[create.len()..].trim_start()[database.len()..].trim_start();
-    if let Some(quoted) = rest.strip_prefix('"') {
-        let mut name = String::new();
-        let mut chars = quoted.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => name.push(chars.next()?),
-                '"' => {
-                    let tail = chars.as_str().trim();
-                    return (tail.is_empty() || tail.to_ascii_uppercase().starts_with("WITH "))
-                        .then_some(name);
-                }
-                c => name.push(c),
-            }
-        }
-        return None;
-    }
-    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-    let (name, tail) = rest.split_at(end);
-    let valid = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    let tail = tail.trim();
-    (valid && (tail.is_empty() || tail.to_ascii_uppercase().starts_with("WITH ")))
-        .then(|| name.to_owned())
-}
-
 async fn query(
     State(ingest): State<Arc<Ingest>>,
     method: Method,
@@ -580,6 +557,7 @@ async fn run_query(
         return Err(ApiError::MethodNotAllowed);
     }
     let mut p = params(raw_query);
+    let pretty = p.get("pretty").cloned();
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -592,36 +570,70 @@ async fn run_query(
     }
     let user = p.get("u").map(String::as_str);
     let password = p.get("p").map(String::as_str);
-    ingest.auth().authenticate(user, password, headers)?;
     let q = p
         .get("q")
         .filter(|q| !q.trim().is_empty())
         .ok_or(ApiError::MissingQuery)?;
-    let statements: Vec<&str> = q.split(';').filter(|s| !s.trim().is_empty()).collect();
-    let mut databases = Vec::with_capacity(statements.len());
+    let db = p.get("db").map_or("", String::as_str);
+    let statements = statement::split(q);
+    if statements.is_empty() {
+        return Err(ApiError::MissingQuery);
+    }
+    let mut reads = Vec::new();
+    let mut changes = Vec::new();
     for s in &statements {
-        let db = parse_create_database(s)
-            .ok_or_else(|| ApiError::UnsupportedQuery(s.trim().to_owned()))?;
-        ingest.auth().authorize(user, password, headers, &db)?;
-        databases.push(db);
+        match statement::classify(s, db).map_err(|e| ApiError::Query(e.to_string()))? {
+            Statement::Read(r) => reads.push(r),
+            Statement::Ddl(d) => changes.push(d),
+        }
+    }
+    if !reads.is_empty() && !changes.is_empty() {
+        return Err(ApiError::Query(
+            "a query may not mix reads and schema changes: send the schema changes apart".into(),
+        ));
+    }
+    let auth = ingest.auth();
+    if !reads.is_empty() {
+        if db.is_empty() {
+            auth.authenticate(user, password, headers)?;
+        } else {
+            auth.authorize(user, password, headers, db)?;
+        }
+        let passed = query::PASSED_PARAMS
+            .iter()
+            .filter_map(|&k| p.get(k).map(|v| (k.to_owned(), v.clone())))
+            .chain(pretty.map(|v| ("pretty".to_owned(), v)))
+            .collect();
+        let read = query::Read {
+            q: reads.join(";\n"),
+            db: db.to_owned(),
+            params: passed,
+            statements: reads.len(),
+        };
+        return Ok(ingest.queries.read(&ingest.routes(), &read).await);
+    }
+    for d in &changes {
+        auth.authorize(user, password, headers, &d.db)?;
     }
     if !ingest.accepting.load(Ordering::SeqCst) {
         return Err(ingest.overloaded());
     }
-    // DDL goes to every partition so each drain applies it before the writes behind it.
+    // A schema change goes to every partition so each drain applies it after the writes before
+    // it and before the writes behind it.
     let partitions = ingest.producer.partitions();
-    let records = databases
+    let records = changes
         .iter()
-        .flat_map(|db| {
+        .flat_map(|d| {
+            let payload = bytes::Bytes::from(d.to_payload());
             (0..partitions).map(move |partition| OutgoingRecord {
                 partition,
-                meta: RecordMeta::create_database(db.clone()),
-                payload: bytes::Bytes::new(),
+                meta: RecordMeta::ddl(d.db.clone()),
+                payload: payload.clone(),
             })
         })
         .collect();
     ingest.enqueue(records).await?;
-    let results: Vec<serde_json::Value> = (0..databases.len())
+    let results: Vec<serde_json::Value> = (0..changes.len())
         .map(|i| serde_json::json!({ "statement_id": i }))
         .collect();
     Ok((
@@ -646,30 +658,6 @@ async fn not_found() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn create_database_statements() {
-        assert_eq!(
-            parse_create_database("CREATE DATABASE telegraf"),
-            Some("telegraf".into())
-        );
-        assert_eq!(
-            parse_create_database("  create   database \"my db\" "),
-            Some("my db".into())
-        );
-        assert_eq!(
-            parse_create_database("CREATE DATABASE \"a\\\"b\""),
-            Some("a\"b".into())
-        );
-        assert_eq!(
-            parse_create_database("CREATE DATABASE x WITH DURATION 1d"),
-            Some("x".into())
-        );
-        assert_eq!(parse_create_database("CREATE DATABASE"), None);
-        assert_eq!(parse_create_database("CREATE DATABASE 1abc"), None);
-        assert_eq!(parse_create_database("SHOW DATABASES"), None);
-        assert_eq!(parse_create_database("DROP DATABASE x"), None);
-    }
 
     #[test]
     fn params_take_the_first_value_and_decode() {

@@ -17,7 +17,9 @@
 //!
 //! Record format (version [`FORMAT_VERSION`]): the payload of a [`RecordKind::Write`] record is
 //! normalized line protocol — valid lines, each with a nanosecond timestamp, each ending in `\n`.
-//! A [`RecordKind::CreateDatabase`] record carries no payload; its `db` names the database. The
+//! A [`RecordKind::Ddl`] record's payload is a schema change (JSON of
+//! [`crate::query::statement::Ddl`]) acting on its `db`; a [`RecordKind::CreateDatabase`] record
+//! (written by earlier versions) carries no payload; its `db` names the database. The
 //! kind, db, rp and format version travel in record headers (see [`kafka`]).
 
 pub mod embedded;
@@ -45,7 +47,11 @@ pub enum RecordKind {
     /// Write the payload's lines into `db`/`rp`.
     Write,
     /// Create database `db` (DDL travels through the log so every cluster applies it in order).
+    /// Written by earlier versions; read as the schema change `CREATE DATABASE "<db>"`.
     CreateDatabase,
+    /// A schema change acting on `db`: the payload is a [`crate::query::statement::Ddl`]
+    /// (JSON), applied by every cluster a route sends `db` to, in log order.
+    Ddl,
 }
 
 impl RecordKind {
@@ -54,6 +60,7 @@ impl RecordKind {
         match self {
             RecordKind::Write => "write",
             RecordKind::CreateDatabase => "create-database",
+            RecordKind::Ddl => "ddl",
         }
     }
 
@@ -62,6 +69,7 @@ impl RecordKind {
         match s {
             "write" => Some(RecordKind::Write),
             "create-database" => Some(RecordKind::CreateDatabase),
+            "ddl" => Some(RecordKind::Ddl),
             _ => None,
         }
     }
@@ -85,6 +93,15 @@ impl RecordMeta {
             kind: RecordKind::Write,
             db: db.into(),
             rp: rp.into(),
+        }
+    }
+
+    /// Meta of a schema change acting on `db`.
+    pub fn ddl(db: impl Into<String>) -> RecordMeta {
+        RecordMeta {
+            kind: RecordKind::Ddl,
+            db: db.into(),
+            rp: String::new(),
         }
     }
 

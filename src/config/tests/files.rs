@@ -71,7 +71,7 @@ fn load_uses_the_path_as_origin() {
 fn example_uses_the_defaults() {
     let example = load(&config_dir().join("fluxroute.example.toml"), &example_env()).unwrap();
     let (example, defaults) = (example.redacted_json(), ok("").redacted_json());
-    for section in ["ingest", "queue", "admin", "log", "shutdown"] {
+    for section in ["ingest", "queue", "admin", "log", "shutdown", "query"] {
         let mut example = example[section].clone();
         let mut defaults = defaults[section].clone();
         // The example shows one property; the default is none.
@@ -143,6 +143,7 @@ fn example_documents_every_option() {
         "[admin]",
         "[log]",
         "[shutdown]",
+        "[query]",
         "[[clusters]]",
         "[[routes]]",
     ];

@@ -18,12 +18,13 @@ use super::defaults as d;
 use super::endpoint::{BrokerAddr, Endpoint, Scheme};
 use super::model::{
     AdminConfig, BasicAuth, ClusterApi, ClusterAuth, ClusterConfig, ClusterTls, Config,
-    EmbeddedConfig, HttpLimits, IngestConfig, KafkaConfig, KafkaProperties, LogConfig, QueueConfig,
-    RetentionConfig, RouteConfig, ShutdownConfig, TlsConfig, User,
+    EmbeddedConfig, HttpLimits, IngestConfig, KafkaConfig, KafkaProperties, LogConfig, QueryConfig,
+    QueueConfig, RetentionConfig, RouteConfig, ShutdownConfig, TlsConfig, User,
 };
 use super::raw::{
     at, child, Field, LineIndex, List, RawAdmin, RawCluster, RawConfig, RawEmbedded, RawIngest,
-    RawKafka, RawLog, RawQueue, RawRetention, RawRoute, RawShutdown, RawTls, RawUser, SpanProblem,
+    RawKafka, RawLog, RawQuery, RawQueue, RawRetention, RawRoute, RawShutdown, RawTls, RawUser,
+    SpanProblem,
 };
 use super::secret::Secret;
 
@@ -105,6 +106,7 @@ pub(super) fn validate(
     let admin = ctx.admin(raw.admin);
     let log = ctx.log(raw.log);
     let shutdown = ctx.shutdown(raw.shutdown);
+    let query = ctx.query(raw.query);
     let clusters = ctx.clusters(raw.clusters.unwrap_or_default());
     let routes = ctx.routes(raw.routes.unwrap_or_default(), &clusters);
     let config = Config {
@@ -113,6 +115,7 @@ pub(super) fn validate(
         admin,
         log,
         shutdown,
+        query,
         clusters: clusters.clusters,
         routes,
     };

@@ -411,6 +411,14 @@ impl Ctx<'_> {
         }
     }
 
+    pub(super) fn query(&mut self, raw: Option<Spanned<RawQuery>>) -> QueryConfig {
+        let (_, raw) = section(raw);
+        QueryConfig {
+            max_lag: self.duration("query.max_lag", &raw.max_lag, d::QUERY_MAX_LAG, true),
+            timeout: self.duration("query.timeout", &raw.timeout, d::QUERY_TIMEOUT, false),
+        }
+    }
+
     pub(super) fn shutdown(&mut self, raw: Option<Spanned<RawShutdown>>) -> ShutdownConfig {
         let (_, raw) = section(raw);
         ShutdownConfig {

@@ -76,11 +76,13 @@ pub enum Command {
         /// Its batch.
         batch: Batch,
     },
-    /// Apply `CREATE DATABASE` (task).
-    CreateDatabase {
+    /// Apply a schema change (task).
+    Ddl {
         /// The task.
         task: TaskId,
-        /// Database on the target cluster.
+        /// The statement, naming the database as the target cluster does.
+        statement: String,
+        /// Database on the target cluster (the `db` of the request).
         db: String,
         /// The record it comes from.
         source: (u32, i64),
@@ -155,6 +157,31 @@ pub struct DrainStatus {
     pub lag_seconds: f64,
     /// Records the committed positions moved past since start.
     pub committed_records: u64,
+    /// When the last lag reading was taken, in ms since the Unix epoch (0: none yet).
+    #[serde(default)]
+    pub lag_read_ms: i64,
+    /// The last lag reading found nothing left to deliver, with reading not paused.
+    #[serde(default)]
+    pub caught_up: bool,
+}
+
+impl DrainStatus {
+    /// An upper bound of how many seconds the cluster is behind at `now_ms`, given when this
+    /// router last enqueued a write (`last_write_ms`): 0 when the last reading found it caught
+    /// up and nothing was written since; else the reading's lag plus the time since it (the
+    /// oldest record it misses cannot be older than that). Writes of other routers after the
+    /// reading are not seen: across routers the bound is late by up to one lag interval.
+    pub fn lag_bound_seconds(&self, now_ms: i64, last_write_ms: i64) -> f64 {
+        if self.lag_read_ms == 0 {
+            return f64::INFINITY;
+        }
+        let since = now_ms.saturating_sub(self.lag_read_ms).max(0) as f64 / 1000.0;
+        match (self.caught_up, last_write_ms <= self.lag_read_ms) {
+            (true, true) => 0.0,
+            (true, false) => since,
+            (false, _) => self.lag_seconds + since,
+        }
+    }
 }
 
 /// Limits of one drain.

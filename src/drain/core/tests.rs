@@ -130,7 +130,7 @@ impl Sim {
                     self.did.push(Did::Deliver(task, batch.sources));
                     None
                 }
-                Command::CreateDatabase { task, db, .. } => {
+                Command::Ddl { task, db, .. } => {
                     self.did.push(Did::Create(task, db));
                     None
                 }
@@ -574,3 +574,86 @@ fn stop_while_down_delivers_nothing_and_commits_nothing_unfinished() {
 }
 
 mod interleavings;
+
+fn schema_change(partition: u32, offset: i64, db: &str, payload: Vec<u8>) -> Input {
+    Input::Event(Event::Record(Record {
+        partition,
+        offset,
+        timestamp_ms: offset * 10,
+        meta: RecordMeta::ddl(db),
+        payload: Bytes::from(payload),
+    }))
+}
+
+#[test]
+fn a_schema_change_reaches_the_cluster_under_its_name_for_the_database() {
+    let glob = |p: &str| vec![glob::Pattern::new(p).expect("test glob")];
+    let routes = RouteTable::new(vec![RouteConfig {
+        databases: glob("db"),
+        retention_policies: glob("*"),
+        measurements: glob("cpu"),
+        clusters: vec!["a".into()],
+        rename: BTreeMap::from([("a".to_string(), "db_a".to_string())]),
+    }]);
+    let now = Instant::now();
+    let mut core = Core::new(config(4, 1), routes, ClusterControl::default(), now);
+    let statement = "CREATE RETENTION POLICY week ON db DURATION 7d REPLICATION 1";
+    let Ok(crate::query::statement::Statement::Ddl(ddl)) =
+        crate::query::statement::classify(statement, "")
+    else {
+        panic!("a schema change");
+    };
+    let out = core.step(schema_change(0, 0, "db", ddl.to_payload()), now);
+    let applied: Vec<(&str, &str)> = out
+        .iter()
+        .filter_map(|c| match c {
+            Command::Ddl { statement, db, .. } => Some((statement.as_str(), db.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        applied,
+        vec![(
+            "CREATE RETENTION POLICY week ON \"db_a\" DURATION 7d REPLICATION 1",
+            "db_a"
+        )]
+    );
+
+    // A schema change of a database no route sends here is skipped; one that cannot be read
+    // is a dead letter (it counts as read, so the commit moves past it).
+    let other = crate::query::statement::Ddl::create_database("elsewhere");
+    let out = core.step(schema_change(1, 0, "elsewhere", other.to_payload()), now);
+    assert!(
+        !out.iter()
+            .any(|c| matches!(c, Command::Ddl { .. } | Command::DeadLetter { .. })),
+        "{out:?}"
+    );
+    let out = core.step(schema_change(1, 1, "db", b"{".to_vec()), now);
+    assert!(
+        out.iter().any(|c| matches!(
+            c,
+            Command::DeadLetter { letter, .. } if letter.sources == vec![(1, 1)]
+        )),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn the_lag_bound_counts_what_was_written_since_the_reading() {
+    let caught_up = DrainStatus {
+        lag_read_ms: 10_000,
+        caught_up: true,
+        ..DrainStatus::default()
+    };
+    assert_eq!(caught_up.lag_bound_seconds(12_000, 9_000), 0.0);
+    assert_eq!(caught_up.lag_bound_seconds(12_000, 11_000), 2.0);
+    let behind = DrainStatus {
+        lag_read_ms: 10_000,
+        lag_seconds: 5.0,
+        ..DrainStatus::default()
+    };
+    assert_eq!(behind.lag_bound_seconds(12_500, 0), 7.5);
+    assert!(DrainStatus::default()
+        .lag_bound_seconds(12_000, 0)
+        .is_infinite());
+}

@@ -29,6 +29,7 @@ pub(super) const META_COMMIT_PREFIX: u8 = b'C';
 
 const KIND_WRITE: u8 = 0;
 const KIND_CREATE_DATABASE: u8 = 1;
+const KIND_DDL: u8 = 2;
 
 /// The fixed-size facts of a stored record, decoded from its key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +97,7 @@ pub(super) fn encode_value(meta: &RecordMeta, payload: &[u8]) -> Result<Vec<u8>,
     v.push(match meta.kind {
         RecordKind::Write => KIND_WRITE,
         RecordKind::CreateDatabase => KIND_CREATE_DATABASE,
+        RecordKind::Ddl => KIND_DDL,
     });
     v.extend_from_slice(&db_len.to_le_bytes());
     v.extend_from_slice(db);
@@ -133,6 +135,7 @@ pub(super) fn decode_record(facts: KeyFacts, value: Bytes) -> Result<Record, Err
     let kind = match kind {
         KIND_WRITE => RecordKind::Write,
         KIND_CREATE_DATABASE => RecordKind::CreateDatabase,
+        KIND_DDL => RecordKind::Ddl,
         other => return Err(bad(format!("unknown record kind {other}"))),
     };
     let string = |at: &mut usize| -> Result<String, Error> {
@@ -292,6 +295,11 @@ mod tests {
         let r = decode_record(facts, Bytes::from(v)).unwrap();
         assert_eq!(r.meta, ddl);
         assert!(r.payload.is_empty());
+
+        let ddl = RecordMeta::ddl("db");
+        let v = encode_value(&ddl, b"{}").unwrap();
+        let r = decode_record(facts, Bytes::from(v)).unwrap();
+        assert_eq!((r.meta, &r.payload[..]), (ddl, &b"{}"[..]));
     }
 
     #[test]

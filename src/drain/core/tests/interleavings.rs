@@ -99,7 +99,7 @@ impl World {
                 self.running.push((task, batch.sources, false));
                 None
             }
-            Command::CreateDatabase { task, source, .. } => {
+            Command::Ddl { task, source, .. } => {
                 prop_assert!(self.running.is_empty(), "DDL started beside other work");
                 self.running.push((task, vec![source], true));
                 None
