@@ -492,3 +492,92 @@ async fn a_rerouted_cluster_is_read_from_its_standby() {
     );
     fr.stop().await.unwrap();
 }
+
+/// Writes one line through `fr` and returns the answer's `X-Fluxroute-Position`.
+async fn write_positioned(fr: &Fluxroute, db: &str, line: &str) -> String {
+    let resp = support::http_client()
+        .post(format!("{}/write?db={db}", fr.url()))
+        .body(line.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    resp.headers()
+        .get("X-Fluxroute-Position")
+        .expect("a write's answer carries its position")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn query_after(fr: &Fluxroute, db: &str, q: &str, after: &str) -> Answer {
+    let resp = support::http_client()
+        .get(format!("{}/query", fr.url()))
+        .query(&[("db", db), ("q", q)])
+        .header("X-Fluxroute-After", after)
+        .send()
+        .await
+        .unwrap();
+    Answer {
+        status: resp.status(),
+        cluster: resp
+            .headers()
+            .get("X-Fluxroute-Cluster")
+            .map(|v| v.to_str().unwrap().to_owned()),
+        stale: None,
+        body: resp.text().await.unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_after_a_position_sees_that_write_across_routers_on_kafka() {
+    let broker = support::broker::Broker::start(support::broker::Storage::Memory);
+    let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
+    let toml = Setup::kafka(&broker.bootstrap())
+        .section("[query]\nafter_timeout = \"1s\"")
+        .cluster_toml(&(cluster("b", &b, "") + &cluster("a", &a, "")))
+        .route(&["metrics"], &["b", "a"])
+        .toml();
+    let (one, two) = (Fluxroute::start(&toml).await, Fluxroute::start(&toml).await);
+    // Both routers' drains share each cluster's group; wait until both clusters take writes.
+    let first = write(&one, "metrics", "warm", 0, 4).await;
+    wait_stored(&a, "metrics", &first).await;
+    wait_stored(&b, "metrics", &first).await;
+
+    // b is paused by an operator (through router one; the control topic tells router two):
+    // reads after a write must come from a, and must see the write, every time.
+    let paused = support::http_client()
+        .post(format!("{}/admin/v1/clusters/b/pause", one.admin_url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(paused.status().is_success());
+    for i in 0..20 {
+        let line = format!("ryw,i=x{i} v={i} {}", base_ns() + i);
+        let position = write_positioned(&one, "metrics", &line).await;
+        let r = query_after(&two, "metrics", "SELECT count(v) FROM ryw", &position).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(
+            r.cluster.as_deref(),
+            Some("a"),
+            "b has not passed {position}"
+        );
+        assert_eq!(r.count(), i + 1, "read after {position} misses the write");
+    }
+
+    // No cluster passes a position while both are paused: 503 once after_timeout is over.
+    let paused = support::http_client()
+        .post(format!("{}/admin/v1/clusters/a/pause", two.admin_url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(paused.status().is_success());
+    let position = write_positioned(&two, "metrics", &format!("ryw v=0 {}", base_ns() + 99)).await;
+    let r = query_after(&one, "metrics", "SELECT count(v) FROM ryw", &position).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert!(r.body.contains("no cluster has applied"), "{}", r.body);
+    let bad = query_after(&one, "metrics", "SELECT 1", "nonsense").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    one.stop().await.unwrap();
+    two.stop().await.unwrap();
+}

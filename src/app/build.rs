@@ -190,8 +190,10 @@ impl App {
                 QuerySettings {
                     max_lag: config.query.max_lag,
                     timeout: config.query.timeout,
+                    after_timeout: config.query.after_timeout,
                 },
                 QueryMetrics::new(&registry),
+                Arc::clone(&backend.queue),
             ),
         ));
         let (reload_tx, reloads) = tokio::sync::mpsc::channel::<ReloadRequest>(4);

@@ -108,6 +108,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 pub const QUERY_MAX_LAG: Duration = Duration::from_secs(10);
 /// Time to the answer's first byte; InfluxDB's own query timeout is off by default.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// A healthy drain delivers within a batch linger and a write; an outage is not waited out.
+pub const QUERY_AFTER_TIMEOUT: Duration = Duration::from_secs(5);
 
 // [[clusters]]
 /// InfluxDB 1.x is the common deployment and the test target.

@@ -470,6 +470,9 @@ pub struct QueryConfig {
     /// How long a cluster may take to start answering a read before the next one is tried.
     #[serde(serialize_with = "ser_duration")]
     pub timeout: Duration,
+    /// How long a read with `X-Fluxroute-After` waits for a cluster to have that write.
+    #[serde(serialize_with = "ser_duration")]
+    pub after_timeout: Duration,
 }
 
 /// `[[clusters]] api`.

@@ -187,6 +187,7 @@ pub(super) struct RawShutdown {
 pub(super) struct RawQuery {
     pub(super) max_lag: Field<String>,
     pub(super) timeout: Field<String>,
+    pub(super) after_timeout: Field<String>,
 }
 
 /// `[[clusters]]`.

@@ -33,6 +33,7 @@ use tokio::sync::Semaphore;
 
 use crate::line_protocol::Precision;
 use crate::metrics::IngestMetrics;
+use crate::query::position::{Position, AFTER_HEADER, POSITION_HEADER};
 use crate::query::statement::{self, Statement};
 use crate::query::{self, QueryRouter};
 use crate::queue::{OutgoingRecord, Producer, RecordMeta};
@@ -160,9 +161,9 @@ impl Ingest {
         res
     }
 
-    async fn enqueue(&self, records: Vec<OutgoingRecord>) -> Result<(), ApiError> {
+    async fn enqueue(&self, records: Vec<OutgoingRecord>) -> Result<Position, ApiError> {
         if records.is_empty() {
-            return Ok(());
+            return Ok(Position::default());
         }
         let started = Instant::now();
         let res = tokio::time::timeout(
@@ -171,7 +172,7 @@ impl Ingest {
         )
         .await;
         let outcome = match &res {
-            Ok(Ok(())) => "ok",
+            Ok(Ok(_)) => "ok",
             Ok(Err(_)) => "error",
             Err(_) => "timeout",
         };
@@ -180,10 +181,10 @@ impl Ingest {
             .with_label_values(&[outcome])
             .observe(started.elapsed().as_secs_f64());
         let reason = match res {
-            Ok(Ok(())) => {
+            Ok(Ok(appended)) => {
                 // After the ack: a lag reading taken later sees these records.
                 self.queries.wrote();
-                return Ok(());
+                return Ok(Position::of(&appended));
             }
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!(
@@ -409,15 +410,28 @@ async fn handle_write(
     };
     ingest.metrics.in_flight.inc();
     let started = Instant::now();
-    let res = write_body(ingest, &req, headers, body).await;
+    let mut written = Position::default();
+    let res = write_body(ingest, &req, headers, body, &mut written).await;
     ingest.metrics.in_flight.dec();
     ingest
         .metrics
         .request_seconds
         .observe(started.elapsed().as_secs_f64());
-    match res {
+    let mut resp = match res {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response_in(dialect),
+    };
+    with_position(&mut resp, &written);
+    resp
+}
+
+/// Adds `X-Fluxroute-Position` when the request wrote something (also to a partial write's 400).
+fn with_position(resp: &mut Response, written: &Position) {
+    if written.is_empty() {
+        return;
+    }
+    if let Ok(v) = HeaderValue::from_str(&written.to_string()) {
+        resp.headers_mut().insert(POSITION_HEADER, v);
     }
 }
 
@@ -426,6 +440,7 @@ async fn write_body(
     req: &WriteRequest,
     headers: &HeaderMap,
     body: Body,
+    written: &mut Position,
 ) -> Result<(), ApiError> {
     let max = ingest.settings.max_body_bytes;
     let raw = tokio::time::timeout(
@@ -463,7 +478,7 @@ async fn write_body(
         return Err(ApiError::InvalidConsistency);
     }
     let Some(message) = encoded.error else {
-        ingest.enqueue(encoded.records).await?;
+        *written = ingest.enqueue(encoded.records).await?;
         lines
             .with_label_values(&["accepted"])
             .inc_by(encoded.accepted as u64);
@@ -479,7 +494,7 @@ async fn write_body(
     if encoded.accepted == 0 {
         return Err(ApiError::Parse(message));
     }
-    ingest.enqueue(encoded.records).await?;
+    *written = ingest.enqueue(encoded.records).await?;
     lines
         .with_label_values(&["accepted"])
         .inc_by(encoded.accepted as u64);
@@ -604,11 +619,21 @@ async fn run_query(
             .filter_map(|&k| p.get(k).map(|v| (k.to_owned(), v.clone())))
             .chain(pretty.map(|v| ("pretty".to_owned(), v)))
             .collect();
+        let after = headers
+            .get(AFTER_HEADER)
+            .map(|v| {
+                v.to_str()
+                    .map_err(|_| format!("invalid {AFTER_HEADER}: not text"))
+                    .and_then(Position::parse)
+            })
+            .transpose()
+            .map_err(ApiError::Query)?;
         let read = query::Read {
             q: reads.join(";\n"),
             db: db.to_owned(),
             params: passed,
             statements: reads.len(),
+            after,
         };
         return Ok(ingest.queries.read(&ingest.routes(), &read).await);
     }
@@ -632,15 +657,17 @@ async fn run_query(
             })
         })
         .collect();
-    ingest.enqueue(records).await?;
+    let written = ingest.enqueue(records).await?;
     let results: Vec<serde_json::Value> = (0..changes.len())
         .map(|i| serde_json::json!({ "statement_id": i }))
         .collect();
-    Ok((
+    let mut resp = (
         StatusCode::OK,
         axum::Json(serde_json::json!({ "results": results })),
     )
-        .into_response())
+        .into_response();
+    with_position(&mut resp, &written);
+    Ok(resp)
 }
 
 async fn method_not_allowed() -> Response {

@@ -10,6 +10,7 @@
 //! to be caught up (down, paused, replaying, or behind by more than `max_lag`),
 //! `X-Fluxroute-Stale: <lag seconds>`.
 
+pub mod position;
 pub mod select;
 pub mod statement;
 
@@ -25,8 +26,12 @@ use crate::admin::ClusterView;
 use crate::metrics::QueryMetrics;
 use crate::route::RouteTable;
 
+use self::position::Position;
 use self::select::{Choice, Facts};
+use crate::queue::Queue;
 
+/// How often a read with `X-Fluxroute-After` looks at the drains' committed positions.
+const AFTER_POLL: Duration = Duration::from_millis(50);
 /// How long a query waits before `Retry-After` when no cluster answered.
 const RETRY_AFTER_SECONDS: &str = "1";
 
@@ -37,6 +42,8 @@ pub struct QuerySettings {
     pub max_lag: Duration,
     /// How long a cluster may take to start answering before the next one is tried.
     pub timeout: Duration,
+    /// How long a read with `X-Fluxroute-After` waits for a cluster to pass that position.
+    pub after_timeout: Duration,
 }
 
 /// A read, as the client sent it.
@@ -51,6 +58,8 @@ pub struct Read {
     pub params: Vec<(String, String)>,
     /// How many statements `q` holds (for an answer fluxroute gives itself).
     pub statements: usize,
+    /// Read-your-writes: only clusters whose drain passed this position answer.
+    pub after: Option<Position>,
 }
 
 /// Parameters of a read passed on to the cluster as they are.
@@ -65,17 +74,24 @@ pub struct QueryRouter {
     seed: AtomicUsize,
     /// When this router last enqueued a write (ms since the Unix epoch).
     last_write_ms: AtomicI64,
+    /// The queue, for the drains' committed positions (read-your-writes).
+    queue: Arc<dyn Queue>,
 }
 
 impl QueryRouter {
     /// A router over no clusters yet (they come with [`QueryRouter::set_clusters`]).
-    pub fn new(settings: QuerySettings, metrics: QueryMetrics) -> QueryRouter {
+    pub fn new(
+        settings: QuerySettings,
+        metrics: QueryMetrics,
+        queue: Arc<dyn Queue>,
+    ) -> QueryRouter {
         QueryRouter {
             clusters: RwLock::new(Arc::new(Vec::new())),
             settings,
             metrics,
             seed: AtomicUsize::new(0),
             last_write_ms: AtomicI64::new(0),
+            queue,
         }
     }
 
@@ -131,11 +147,17 @@ impl QueryRouter {
 
     /// Answers `read` from the best cluster that answers, streaming its answer.
     pub async fn read(&self, routes: &RouteTable, read: &Read) -> Response {
-        let choices = select::candidates(
+        let mut choices = select::candidates(
             &self.facts(routes, &read.db),
             !read.db.is_empty(),
             self.settings.max_lag,
         );
+        if let (Some(after), false) = (&read.after, choices.is_empty()) {
+            match self.passed(choices, after).await {
+                Ok(passed) => choices = passed,
+                Err(resp) => return resp,
+            }
+        }
         if choices.is_empty() {
             // As influxd answers a read of a database it does not have.
             let error = serde_json::Value::from(format!("database not found: {}", read.db));
@@ -170,12 +192,18 @@ impl QueryRouter {
                 }
             }
         }
+        self.unavailable(format!(
+            "no cluster could answer the query: {}",
+            failures.join("; ")
+        ))
+    }
+
+    /// 503 with `Retry-After`: no cluster answered.
+    fn unavailable(&self, error: String) -> Response {
         self.metrics.unanswered.inc();
         let mut resp = (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({
-                "error": format!("no cluster could answer the query: {}", failures.join("; "))
-            })),
+            axum::Json(serde_json::json!({ "error": error })),
         )
             .into_response();
         resp.headers_mut().insert(
@@ -183,6 +211,43 @@ impl QueryRouter {
             HeaderValue::from_static(RETRY_AFTER_SECONDS),
         );
         resp
+    }
+
+    /// The choices whose drain has passed `after` (in their order), waiting up to
+    /// `after_timeout` for one; a standby standing in for a rerouted cluster is judged by the
+    /// reroute's group.
+    async fn passed(
+        &self,
+        choices: Vec<Choice>,
+        after: &Position,
+    ) -> Result<Vec<Choice>, Response> {
+        let deadline = Instant::now() + self.settings.after_timeout;
+        loop {
+            let mut passed = Vec::new();
+            for c in &choices {
+                let group = match &c.via {
+                    Some(primary) => crate::drain::reroute_group_name(primary),
+                    None => crate::drain::group_name(&c.cluster),
+                };
+                match self.queue.group_positions(&group).await {
+                    Ok(committed) if after.passed_by(&committed) => passed.push(c.clone()),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(cluster = %c.cluster, error = %e, "reading committed positions");
+                    }
+                }
+            }
+            if !passed.is_empty() {
+                return Ok(passed);
+            }
+            if Instant::now() >= deadline {
+                return Err(self.unavailable(format!(
+                    "no cluster has applied the writes up to {} within {:?}",
+                    after, self.settings.after_timeout
+                )));
+            }
+            tokio::time::sleep(AFTER_POLL).await;
+        }
     }
 
     /// Tries `cluster`'s endpoints (up ones first); the first answer that is not a 5xx is the

@@ -42,6 +42,8 @@ pub struct Choice {
     pub db: String,
     /// `Some(lag seconds)` when the cluster is not known to be caught up.
     pub stale: Option<f64>,
+    /// The rerouted cluster it stands in for, when it does.
+    pub via: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -66,7 +68,12 @@ pub fn candidates(clusters: &[Facts], has_db: bool, max_lag: Duration) -> Vec<Ch
         }
     };
     let mut ranked: Vec<(Tier, usize, f64, Choice)> = Vec::new();
-    let add = |ranked: &mut Vec<(Tier, usize, f64, Choice)>, t, order, f: &Facts, db: &str| {
+    let add = |ranked: &mut Vec<(Tier, usize, f64, Choice)>,
+               t,
+               order,
+               f: &Facts,
+               db: &str,
+               via: Option<&str>| {
         if ranked.iter().any(|(_, _, _, c)| c.cluster == f.name) {
             return;
         }
@@ -79,6 +86,7 @@ pub fn candidates(clusters: &[Facts], has_db: bool, max_lag: Duration) -> Vec<Ch
                 cluster: f.name.clone(),
                 db: db.to_owned(),
                 stale: (t != Tier::Fresh).then_some(lag),
+                via: via.map(str::to_owned),
             },
         ));
     };
@@ -105,9 +113,9 @@ pub fn candidates(clusters: &[Facts], has_db: bool, max_lag: Duration) -> Vec<Ch
                 lag_seconds: 0.0,
                 ..standby.clone()
             };
-            add(&mut ranked, t, order, &standby, db);
+            add(&mut ranked, t, order, &standby, db, Some(&f.name));
         }
-        add(&mut ranked, tier(f), order, f, db);
+        add(&mut ranked, tier(f), order, f, db, None);
     }
     ranked.sort_by(|a, b| {
         a.0.cmp(&b.0).then_with(|| match a.0 {
@@ -206,6 +214,7 @@ mod tests {
             c[0].db, "db",
             "the standby is read under the primary's database"
         );
+        assert_eq!(c[0].via.as_deref(), Some("p"));
     }
 
     #[test]

@@ -115,6 +115,9 @@ impl RecordMeta {
     }
 }
 
+/// Where [`Producer::enqueue`] put each record: (partition, offset), in the order given.
+pub type Appended = Vec<(u32, i64)>;
+
 /// A record handed to a [`Producer`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutgoingRecord {
@@ -300,7 +303,8 @@ pub trait Producer: Send + Sync + fmt::Debug {
     /// Largest payload one record may carry; callers split below it.
     fn max_record_bytes(&self) -> usize;
 
-    /// Appends `records` and returns once every one of them is durable.
+    /// Appends `records` and returns once every one of them is durable, with the partition and
+    /// offset of each, in the order given (an empty list for no records).
     ///
     /// # Errors
     /// [`Error::Full`] when the producer cannot buffer them, [`Error::Timeout`] or
@@ -310,7 +314,7 @@ pub trait Producer: Send + Sync + fmt::Debug {
     /// # Cancel safety
     /// Not cancel safe: dropping the future leaves the records' fate unknown (they may still be
     /// appended), which is the same as an error.
-    async fn enqueue(&self, records: Vec<OutgoingRecord>) -> Result<(), Error>;
+    async fn enqueue(&self, records: Vec<OutgoingRecord>) -> Result<Appended, Error>;
 
     /// Checks that the queue is reachable, within `timeout`.
     ///

@@ -67,12 +67,17 @@ impl Ctx {
         }
     }
 
-    async fn enqueue(&self, records: Vec<OutgoingRecord>) {
-        self.queue
+    /// Enqueues `records`; returns where each went (partition, offset).
+    async fn enqueue(&self, records: Vec<OutgoingRecord>) -> Vec<(u32, i64)> {
+        let n = records.len();
+        let appended = self
+            .queue
             .producer()
             .enqueue(records)
             .await
             .expect("enqueue");
+        assert_eq!(appended.len(), n, "one place per record");
+        appended
     }
 }
 
@@ -129,15 +134,20 @@ pub(crate) async fn per_partition_order(ctx: Ctx) {
     let parts = ctx.partitions();
     let per_partition = 15;
     let mut seq = 0;
+    // Where the producer said each seq went.
+    let mut placed: BTreeMap<usize, (u32, i64)> = BTreeMap::new();
     for _call in 0..per_partition {
         // Each call carries one record for every partition, interleaved.
+        let first = seq + 1;
         let batch = (0..parts)
             .map(|p| {
                 seq += 1;
                 ctx.write(p, seq)
             })
             .collect();
-        ctx.enqueue(batch).await;
+        for (i, at) in ctx.enqueue(batch).await.into_iter().enumerate() {
+            placed.insert(first + i, at);
+        }
     }
     let member = ctx.queue.join(&ctx.group("order")).await.expect("join");
     let (records, events) = read(&ctx, member.as_ref(), per_partition * parts as usize).await;
@@ -171,6 +181,11 @@ pub(crate) async fn per_partition_order(ctx: Ctx) {
             r.timestamp_ms
         );
         let s = seq_of(r);
+        assert_eq!(
+            placed.get(&s),
+            Some(&(r.partition, r.offset)),
+            "read where the producer said it was appended"
+        );
         assert_eq!(
             (s - 1) % parts as usize,
             r.partition as usize,

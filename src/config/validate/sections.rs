@@ -416,6 +416,12 @@ impl Ctx<'_> {
         QueryConfig {
             max_lag: self.duration("query.max_lag", &raw.max_lag, d::QUERY_MAX_LAG, true),
             timeout: self.duration("query.timeout", &raw.timeout, d::QUERY_TIMEOUT, false),
+            after_timeout: self.duration(
+                "query.after_timeout",
+                &raw.after_timeout,
+                d::QUERY_AFTER_TIMEOUT,
+                true,
+            ),
         }
     }
 

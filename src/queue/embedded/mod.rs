@@ -102,8 +102,8 @@ use async_trait::async_trait;
 use tokio::sync::{oneshot, watch, Semaphore};
 
 use super::{
-    ConsumerGroup, DeadLetter, DeadLetterSink, Error, Event, OutgoingRecord, Producer, Queue,
-    StoredDeadLetter,
+    Appended, ConsumerGroup, DeadLetter, DeadLetterSink, Error, Event, OutgoingRecord, Producer,
+    Queue, StoredDeadLetter,
 };
 use store::{PartitionState, Store};
 use writer::{Envelope, Request, Writer};
@@ -576,9 +576,9 @@ impl Producer for EmbeddedProducer {
     /// [`Error::Full`] when the disk budget is exhausted, [`Error::Setup`] for a partition out
     /// of range or a payload over `max_record_bytes` (caller bugs), [`Error::Unavailable`] when
     /// the store fails or the queue is closed.
-    async fn enqueue(&self, records: Vec<OutgoingRecord>) -> Result<(), Error> {
+    async fn enqueue(&self, records: Vec<OutgoingRecord>) -> Result<Appended, Error> {
         if records.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         self.shared
             .call(|reply| Request::Append { records, reply })

@@ -8,6 +8,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::queue::Appended;
 use fjall::PersistMode;
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
@@ -38,7 +39,7 @@ pub(super) enum Request {
     /// Append records; answered once they are durable per the fsync policy.
     Append {
         records: Vec<OutgoingRecord>,
-        reply: oneshot::Sender<Result<(), Error>>,
+        reply: oneshot::Sender<Result<Appended, Error>>,
     },
     /// Register a member of `group` (the group becomes known); answered with its generation.
     Join {
@@ -86,6 +87,7 @@ pub(super) struct Envelope {
 enum Reply {
     Unit(oneshot::Sender<Result<(), Error>>),
     Join(oneshot::Sender<Result<u64, Error>>, u64),
+    Append(oneshot::Sender<Result<Appended, Error>>, Appended),
 }
 
 impl Reply {
@@ -100,6 +102,8 @@ impl Reply {
             (Reply::Unit(tx), Some(e)) => drop(tx.send(Err(failed(e)))),
             (Reply::Join(tx, generation), None) => drop(tx.send(Ok(generation))),
             (Reply::Join(tx, _), Some(e)) => drop(tx.send(Err(failed(e)))),
+            (Reply::Append(tx, at), None) => drop(tx.send(Ok(at))),
+            (Reply::Append(tx, _), Some(e)) => drop(tx.send(Err(failed(e)))),
         }
     }
 }
@@ -284,7 +288,7 @@ impl Writer {
         &self,
         st: &mut Staged,
         records: &[OutgoingRecord],
-        reply: oneshot::Sender<Result<(), Error>>,
+        reply: oneshot::Sender<Result<Appended, Error>>,
     ) {
         let encoded = match self.encode(records) {
             Ok(v) => v,
@@ -308,8 +312,10 @@ impl Writer {
             drop(reply.send(Err(e)));
             return;
         }
+        let mut at = Vec::with_capacity(encoded.len());
         for (p, value) in encoded {
             let part = &mut st.parts[p as usize];
+            at.push((p, part.next));
             let len = u32::try_from(value.len()).unwrap_or(u32::MAX);
             // Unique, increasing append times give every record a place in one global order
             // (oldest-first eviction), even within a microsecond.
@@ -324,7 +330,7 @@ impl Writer {
             st.touched[p as usize] = true;
         }
         st.wrote = true;
-        st.replies.push(Reply::Unit(reply));
+        st.replies.push(Reply::Append(reply, at));
     }
 
     /// Writes the staged batch (with the touched partitions' counters) in one atomic write,

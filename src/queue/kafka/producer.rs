@@ -1,6 +1,7 @@
 //! The producer: idempotent, `acks=all`, a client per queue.
 
 use super::*;
+use crate::queue::Appended;
 
 /// The Kafka producer of the writes topic.
 ///
@@ -129,7 +130,7 @@ impl Producer for KafkaProducer {
         self.max_record_bytes
     }
 
-    async fn enqueue(&self, records: Vec<OutgoingRecord>) -> Result<(), Error> {
+    async fn enqueue(&self, records: Vec<OutgoingRecord>) -> Result<Appended, Error> {
         let (generation, producer) = self.current();
         let res = enqueue_on(&producer, &self.topic, &records, self.produce_timeout).await;
         if let Err(Error::Unavailable { .. }) = &res {
@@ -210,7 +211,7 @@ async fn enqueue_on(
     topic: &str,
     records: &[OutgoingRecord],
     produce_timeout: Duration,
-) -> Result<(), Error> {
+) -> Result<Appended, Error> {
     {
         let mut pending = Vec::with_capacity(records.len());
         for r in records {
@@ -228,9 +229,10 @@ async fn enqueue_on(
                 Err((e, _)) => return Err(Error::unavailable("producing a record", e)),
             }
         }
+        let mut at = Vec::with_capacity(pending.len());
         for fut in pending {
             match fut.await {
-                Ok(Ok(_)) => {}
+                Ok(Ok(d)) => at.push((u32::try_from(d.partition).unwrap_or(0), d.offset)),
                 Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), _))) => {
                     return Err(Error::Timeout(produce_timeout));
                 }
@@ -243,6 +245,6 @@ async fn enqueue_on(
                 }
             }
         }
-        Ok(())
+        Ok(at)
     }
 }
