@@ -44,6 +44,17 @@ impl RouteTable {
         RouteTable { rules }
     }
 
+    /// Every database name or pattern the rules name, each once, in file order.
+    pub fn databases(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for p in self.rules.iter().flat_map(|r| &r.databases) {
+            if !out.iter().any(|d| d == p.as_str()) {
+                out.push(p.as_str().to_owned());
+            }
+        }
+        out
+    }
+
     /// Whether any rule can send writes of `db` somewhere; InfluxDB answers 404 `database not
     /// found` otherwise, and so does the ingest.
     pub fn covers_database(&self, db: &str) -> bool {

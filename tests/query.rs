@@ -529,6 +529,31 @@ async fn query_after(fr: &Fluxroute, db: &str, q: &str, after: &str) -> Answer {
     }
 }
 
+/// Waits until the drains of the `index`-th cluster stopped reading on every router (an
+/// operator pause travels on the control topic).
+async fn wait_paused(routers: &[&Fluxroute], index: usize) {
+    for fr in routers {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = support::http_client()
+                .get(format!("{}/admin/v1/status", fr.admin_url()))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let s: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let drain = &s["clusters"][index]["drain"];
+            if drain["operator_paused"] == true && drain["in_flight"] == 0 {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "not paused: {s}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_read_after_a_position_sees_that_write_across_routers_on_kafka() {
     let broker = support::broker::Broker::start(support::broker::Storage::Memory);
@@ -552,6 +577,7 @@ async fn a_read_after_a_position_sees_that_write_across_routers_on_kafka() {
         .await
         .unwrap();
     assert!(paused.status().is_success());
+    wait_paused(&[&one, &two], 0).await;
     for i in 0..20 {
         let line = format!("ryw,i=x{i} v={i} {}", base_ns() + i);
         let position = write_positioned(&one, "metrics", &line).await;
@@ -572,6 +598,7 @@ async fn a_read_after_a_position_sees_that_write_across_routers_on_kafka() {
         .await
         .unwrap();
     assert!(paused.status().is_success());
+    wait_paused(&[&one, &two], 1).await;
     let position = write_positioned(&two, "metrics", &format!("ryw v=0 {}", base_ns() + 99)).await;
     let r = query_after(&one, "metrics", "SELECT count(v) FROM ryw", &position).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);

@@ -246,6 +246,11 @@ async fn status_page_in_headless_chromium_shows_clusters_up_then_down() {
         "{dom}"
     );
     assert!(dom.contains(r#"<b id="queue-backend">kafka</b>"#), "{dom}");
+    // Reads of the routed databases ("*") go to a first, then b.
+    assert!(
+        dom.contains(r#"<tr class="read" data-database="*" data-cluster="a" data-stale="">"#),
+        "{dom}"
+    );
     assert!(dom.contains(">healthy</span>"), "{dom}");
     assert!(dom.contains(&format!(r#"data-endpoint="{}" data-up="true""#, b.url())));
     // The history charts: one point is taken at start-up, then one every 10 s.
@@ -285,6 +290,10 @@ async fn status_page_in_headless_chromium_shows_clusters_up_then_down() {
     assert_cluster_state(&dom, "a", "up");
     assert_cluster_state(&dom, "b", "down");
     assert!(dom.contains(&format!(r#"data-endpoint="{}" data-up="false""#, b.url())));
+    assert!(
+        dom.contains(r#"<tr class="read" data-database="*" data-cluster="a" data-stale="">"#),
+        "reads stay on a: {dom}"
+    );
     let error = row(&dom, "error", "b")
         .unwrap_or_else(|| panic!("b's endpoint error not under recent errors:\n{dom}"));
     assert!(error.contains(&b.url()), "{error}");

@@ -120,6 +120,7 @@ pub struct Admin {
     rates: Mutex<HashMap<String, RateSample>>,
     history: Mutex<History>,
     metrics_refresh: Option<MetricsRefresh>,
+    queries: Option<Arc<crate::query::QueryRouter>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -156,6 +157,8 @@ pub struct AdminParts {
     pub reload: tokio::sync::mpsc::Sender<ReloadRequest>,
     /// Called before each scrape.
     pub metrics_refresh: Option<MetricsRefresh>,
+    /// The read path, for which cluster serves reads (`None` in tests without one).
+    pub queries: Option<Arc<crate::query::QueryRouter>>,
 }
 
 impl Admin {
@@ -169,6 +172,7 @@ impl Admin {
             clusters: std::sync::RwLock::new(parts.clusters),
             reload: parts.reload,
             metrics_refresh: parts.metrics_refresh,
+            queries: parts.queries,
             drain_metrics: parts.drain_metrics,
             producer: parts.producer,
             dead_letters: parts.dead_letters,
@@ -354,6 +358,11 @@ impl Admin {
                 error: queue.err().map(|e| e.to_string()),
             },
             clusters,
+            reads: self
+                .queries
+                .as_ref()
+                .map(|q| q.serving())
+                .unwrap_or_default(),
         }
     }
 }

@@ -29,6 +29,22 @@ pub struct StatusReport {
     pub queue: QueueReport,
     /// Every cluster, in configuration order.
     pub clusters: Vec<ClusterReport>,
+    /// Which cluster answers reads of each routed database now.
+    #[serde(default)]
+    pub reads: Vec<ReadReport>,
+}
+
+/// Who answers reads of one database (a route's database name or pattern).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadReport {
+    /// The database, as the routes name it.
+    pub database: String,
+    /// The cluster a read would go to first (`None`: no cluster holds it).
+    pub cluster: Option<String>,
+    /// Seconds that cluster may be behind, when it is not known to be caught up.
+    pub stale_seconds: Option<f64>,
+    /// The clusters tried after it, in order.
+    pub then: Vec<String>,
 }
 
 /// The queue's health.

@@ -174,6 +174,15 @@ impl App {
             &initial,
             Arc::clone(&backend.control_store),
         ));
+        let queries = Arc::new(QueryRouter::new(
+            QuerySettings {
+                max_lag: config.query.max_lag,
+                timeout: config.query.timeout,
+                after_timeout: config.query.after_timeout,
+            },
+            QueryMetrics::new(&registry),
+            Arc::clone(&backend.queue),
+        ));
         let ingest = Arc::new(Ingest::new(
             Arc::clone(&producer),
             authenticator(&config),
@@ -186,15 +195,7 @@ impl App {
                 body_read_timeout: config.ingest.body_read_timeout,
             },
             IngestMetrics::new(&registry),
-            QueryRouter::new(
-                QuerySettings {
-                    max_lag: config.query.max_lag,
-                    timeout: config.query.timeout,
-                    after_timeout: config.query.after_timeout,
-                },
-                QueryMetrics::new(&registry),
-                Arc::clone(&backend.queue),
-            ),
+            Arc::clone(&queries),
         ));
         let (reload_tx, reloads) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
         let admin = Arc::new(Admin::new(AdminParts {
@@ -209,6 +210,7 @@ impl App {
             backend: config.queue.backend.as_str(),
             reload: reload_tx,
             metrics_refresh: backend.metrics_refresh,
+            queries: Some(queries),
         }));
         Ok(App {
             config,

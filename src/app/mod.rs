@@ -164,7 +164,9 @@ impl App {
             &self.control,
             &self.drain_metrics,
         )?;
-        self.ingest.queries().set_clusters(views.clone());
+        self.ingest
+            .queries()
+            .set_clusters(views.clone(), route_table(&self.config));
         self.admin.reconfigure(views, self.config.redacted_json());
 
         let ingest_addr = listeners.ingest.local_addr().ok();

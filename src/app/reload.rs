@@ -108,7 +108,9 @@ impl App {
         match start_delivery(&new, &self.queue, &self.control, &self.drain_metrics) {
             Ok((d, views)) => {
                 *delivery = Some(d);
-                self.ingest.queries().set_clusters(views.clone());
+                self.ingest
+                    .queries()
+                    .set_clusters(views.clone(), route_table(&new));
                 self.admin.reconfigure(views, new.redacted_json());
                 self.config = new;
                 let config = &self.config;
@@ -135,7 +137,9 @@ impl App {
                 ) {
                     Ok((d, views)) => {
                         *delivery = Some(d);
-                        self.ingest.queries().set_clusters(views.clone());
+                        self.ingest
+                            .queries()
+                            .set_clusters(views.clone(), route_table(&self.config));
                         self.admin.reconfigure(views, self.config.redacted_json());
                     }
                     Err(e) => {

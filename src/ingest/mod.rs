@@ -78,7 +78,7 @@ pub struct Ingest {
     metrics: IngestMetrics,
     accepting: AtomicBool,
     health: Mutex<Option<(Instant, Result<(), String>)>>,
-    queries: QueryRouter,
+    queries: Arc<QueryRouter>,
 }
 
 impl Ingest {
@@ -89,7 +89,7 @@ impl Ingest {
         routes: RouteTable,
         settings: IngestSettings,
         metrics: IngestMetrics,
-        queries: QueryRouter,
+        queries: Arc<QueryRouter>,
     ) -> Ingest {
         Ingest {
             producer,
@@ -115,7 +115,7 @@ impl Ingest {
     }
 
     /// The read path, whose clusters come once delivery starts.
-    pub fn queries(&self) -> &QueryRouter {
+    pub fn queries(&self) -> &Arc<QueryRouter> {
         &self.queries
     }
 
@@ -635,7 +635,7 @@ async fn run_query(
             statements: reads.len(),
             after,
         };
-        return Ok(ingest.queries.read(&ingest.routes(), &read).await);
+        return Ok(ingest.queries.read(&read).await);
     }
     for d in &changes {
         auth.authorize(user, password, headers, &d.db)?;

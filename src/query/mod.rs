@@ -22,6 +22,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::admin::report::ReadReport;
 use crate::admin::ClusterView;
 use crate::metrics::QueryMetrics;
 use crate::route::RouteTable;
@@ -69,6 +70,7 @@ pub const PASSED_PARAMS: &[&str] = &["rp", "epoch", "chunked", "chunk_size", "pa
 #[derive(Debug)]
 pub struct QueryRouter {
     clusters: RwLock<Arc<Vec<ClusterView>>>,
+    routes: RwLock<Arc<RouteTable>>,
     settings: QuerySettings,
     metrics: QueryMetrics,
     seed: AtomicUsize,
@@ -87,6 +89,7 @@ impl QueryRouter {
     ) -> QueryRouter {
         QueryRouter {
             clusters: RwLock::new(Arc::new(Vec::new())),
+            routes: RwLock::new(Arc::new(RouteTable::default())),
             settings,
             metrics,
             seed: AtomicUsize::new(0),
@@ -95,11 +98,40 @@ impl QueryRouter {
         }
     }
 
-    /// The clusters of the running configuration (at start and after a reload).
-    pub fn set_clusters(&self, clusters: Vec<ClusterView>) {
+    /// The clusters and routes of the running configuration (at start and after a reload).
+    pub fn set_clusters(&self, clusters: Vec<ClusterView>, routes: RouteTable) {
         if let Ok(mut c) = self.clusters.write() {
             *c = Arc::new(clusters);
         }
+        if let Ok(mut r) = self.routes.write() {
+            *r = Arc::new(routes);
+        }
+    }
+
+    fn routes(&self) -> Arc<RouteTable> {
+        self.routes
+            .read()
+            .map_or_else(|p| Arc::clone(&p.into_inner()), |r| Arc::clone(&r))
+    }
+
+    /// Who would answer a read of each routed database now (for the status page).
+    pub fn serving(&self) -> Vec<ReadReport> {
+        let routes = self.routes();
+        routes
+            .databases()
+            .into_iter()
+            .map(|db| {
+                let choices =
+                    select::candidates(&self.facts(&routes, &db), true, self.settings.max_lag);
+                let mut names = choices.iter().map(|c| c.cluster.clone());
+                ReadReport {
+                    cluster: names.next(),
+                    stale_seconds: choices.first().and_then(|c| c.stale),
+                    then: names.collect(),
+                    database: db,
+                }
+            })
+            .collect()
     }
 
     /// Notes that a write was enqueued now (freshness counts what was written after a reading).
@@ -146,9 +178,9 @@ impl QueryRouter {
     }
 
     /// Answers `read` from the best cluster that answers, streaming its answer.
-    pub async fn read(&self, routes: &RouteTable, read: &Read) -> Response {
+    pub async fn read(&self, read: &Read) -> Response {
         let mut choices = select::candidates(
-            &self.facts(routes, &read.db),
+            &self.facts(&self.routes(), &read.db),
             !read.db.is_empty(),
             self.settings.max_lag,
         );
