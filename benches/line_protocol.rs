@@ -7,6 +7,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 // Switch to `fluxroute::line_protocol` when moved into the main crate.
+use fluxroute::ingest::encode::{self, Target};
 use fluxroute::line_protocol as lp;
 
 /// A Telegraf-like body of about `target` bytes.
@@ -149,6 +150,26 @@ fn bench(c: &mut Criterion) {
                 h ^= lp::series_key_hash(&line);
             }
             (out.len(), h)
+        })
+    });
+
+    // The ingest's whole pure path: validation, influxd's storage checks (drops, field type
+    // conflicts), normalization and packing into per-partition records.
+    g.bench_function("fluxroute_ingest_encode", |b| {
+        let target = Target {
+            db: "telegraf",
+            rp: "",
+            partitions: 12,
+            max_record_bytes: 1_000_000,
+        };
+        b.iter(|| {
+            let e = encode::encode(
+                black_box(&body),
+                lp::Precision::Nanosecond,
+                1_700_000_000_123_456_789,
+                target,
+            );
+            (e.accepted, e.records.len())
         })
     });
 

@@ -13,8 +13,8 @@
 //! - precision names: a short input read as `precision=` gets the same unit from the v1, v2
 //!   and influxd 1.6 readings wherever they both know it;
 //! - `encode`: every accepted line lands, normalized, in the record of its partition, in body
-//!   order; records stay under the size cap unless they hold a single line; accepted and rejected
-//!   counts add up to the body's lines.
+//!   order (less the points a field type conflict drops); records stay under the size cap unless
+//!   they hold a single line; accepted and rejected counts add up to the body's lines.
 
 #![no_main]
 
@@ -93,12 +93,30 @@ fn check_encode(
     let seed = encode::db_rp_hash("db", "rp");
     let mut want: Vec<Vec<u8>> = vec![Vec::new(); partitions as usize];
     let mut want_points: Vec<Vec<ReadBack>> = vec![Vec::new(); partitions as usize];
+    // Field type conflicts: influxd's decision over the scanner's points (`lp::settle`, checked
+    // against influxd in its unit tests and in tests/ingest.rs).
+    let points: Vec<_> = lp::lines(body)
+        .with_precision(precision)
+        .filter_map(Result::ok)
+        .filter(|l| lp::is_normalizable(l) || lp::drop_reason(l).is_some())
+        .map(|l| (l, lp::drop_reason(&l)))
+        .collect();
+    let verdict = lp::settle(&points);
+    let mut next_point = 0;
     let (mut accepted, mut rejected) = (0, 0);
     for line in reference::lines(body, Some(precision)) {
         let Ok(point) = line.result else {
             rejected += 1;
             continue;
         };
+        let index = next_point;
+        if point.drop_reason().is_some() || point.normalized(0).is_some() {
+            next_point += 1;
+        }
+        if point.drop_reason().is_none() && !verdict.keeps(index) {
+            rejected += 1;
+            continue;
+        }
         let ns = reference::reference_nanos(point.timestamp, precision, receive_nanos);
         // Refused: no time, dropped by influxd's storage, or no normalized form.
         let (Some(ns), None) = (ns, point.drop_reason()) else {

@@ -15,8 +15,11 @@ pub struct Encoded {
     /// Valid lines packed into `records`.
     pub accepted: usize,
     /// Lines that failed to parse or that InfluxDB would drop (tag key `time`, only `time`
-    /// fields).
+    /// fields, a field type conflict).
     pub rejected: usize,
+    /// Lines that parsed (enqueued, or dropped by InfluxDB's storage rules). With none accepted
+    /// but some parsed, the answer is InfluxDB's storage answer rather than a parse error.
+    pub points: usize,
     /// InfluxDB 1.x's error message for this body (`unable to parse …` or `partial write: …`),
     /// `None` when every line is good.
     pub error: Option<String>,
@@ -63,14 +66,69 @@ pub fn db_rp_hash(db: &str, rp: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(&key)
 }
 
+/// A line of a body as the ingest sees it: refused by the scanner (or by fluxroute), or a point
+/// that InfluxDB would try to store.
+enum Item<'a> {
+    Refused(line_protocol::LineError<'a>),
+    Point(line_protocol::Line<'a>),
+}
+
+fn items(body: &[u8], precision: Precision) -> impl Iterator<Item = Item<'_>> {
+    line_protocol::lines(body)
+        .with_precision(precision)
+        .map(|item| match item {
+            Err(e) => Item::Refused(e),
+            // A line that cannot take a timestamp cannot be made replay-safe: refused (before
+            // the storage checks only when influxd would not drop it anyway).
+            Ok(line)
+                if !line_protocol::is_normalizable(&line)
+                    && line_protocol::drop_reason(&line).is_none() =>
+            {
+                Item::Refused(line_protocol::LineError {
+                    text: line.text,
+                    kind: line_protocol::ParseErrorKind::NotNormalizable,
+                })
+            }
+            Ok(line) => Item::Point(line),
+        })
+}
+
 /// Validates and packs `body`. `receive_nanos` is the one instant stamped on lines without a
 /// timestamp (as InfluxDB does per request, truncated to the precision).
+///
+/// A body that gives one field two types is packed twice: the first pass notices the conflict,
+/// [`line_protocol::settle`] decides over all its points as influxd would, and the second pass
+/// packs only the points influxd would write.
 pub fn encode(
     body: &[u8],
     precision: Precision,
     receive_nanos: i64,
     target: Target<'_>,
 ) -> Encoded {
+    let (encoded, conflict) = pack(body, precision, receive_nanos, target, None);
+    if !conflict {
+        return encoded;
+    }
+    let points: Vec<_> = items(body, precision)
+        .filter_map(|item| match item {
+            Item::Point(line) => Some((line, line_protocol::drop_reason(&line))),
+            Item::Refused(_) => None,
+        })
+        .collect();
+    let verdict = line_protocol::settle(&points);
+    tracing::debug!(?verdict, "field type conflict inside one request");
+    pack(body, precision, receive_nanos, target, Some(verdict)).0
+}
+
+/// One pass of [`encode`]; also says whether the body has a field type conflict (always false
+/// with a verdict).
+fn pack(
+    body: &[u8],
+    precision: Precision,
+    receive_nanos: i64,
+    target: Target<'_>,
+    verdict: Option<line_protocol::Verdict>,
+) -> (Encoded, bool) {
     let partitions = target.partitions.max(1);
     let cap = target.max_record_bytes.max(1);
     let seed = db_rp_hash(target.db, target.rp);
@@ -78,33 +136,33 @@ pub fn encode(
     let mut open: Vec<Vec<u8>> = vec![Vec::new(); partitions as usize];
     let mut outcome = line_protocol::WriteOutcome::new();
     let mut out = Encoded::default();
+    let conflict_reason = verdict
+        .as_ref()
+        .and_then(line_protocol::Verdict::error_text);
 
-    for item in line_protocol::lines(body).with_precision(precision) {
+    for item in items(body, precision) {
         let line = match item {
-            Ok(line) => line,
-            Err(e) => {
+            Item::Point(line) => line,
+            Item::Refused(e) => {
                 outcome.record_error(&e);
                 push_line_error(&mut out.line_errors, &e);
                 out.rejected += 1;
                 continue;
             }
         };
-        // A line that cannot take a timestamp cannot be made replay-safe: refused (before the
-        // storage checks only when influxd would not drop it anyway).
-        if !line_protocol::is_normalizable(&line) && line_protocol::drop_reason(&line).is_none() {
-            let e = line_protocol::LineError {
-                text: line.text,
-                kind: line_protocol::ParseErrorKind::NotNormalizable,
-            };
-            outcome.record_error(&e);
-            push_line_error(&mut out.line_errors, &e);
-            out.rejected += 1;
-            continue;
-        }
+        let point = out.points;
+        out.points += 1;
         if let Some(reason) = outcome.record_line(&line) {
             push_line_error(&mut out.line_errors, reason);
             out.rejected += 1;
             continue;
+        }
+        if let (Some(v), Some(reason)) = (&verdict, &conflict_reason) {
+            if !v.keeps(point) {
+                push_line_error(&mut out.line_errors, String::from_utf8_lossy(reason));
+                out.rejected += 1;
+                continue;
+            }
         }
         let ts = match line_protocol::timestamp_nanos(line.timestamp, precision, receive_nanos) {
             Ok(ts) => ts,
@@ -144,8 +202,12 @@ pub fn encode(
             });
         }
     }
+    let conflict = verdict.is_none() && outcome.has_field_type_conflict();
+    if let Some(v) = verdict {
+        outcome.apply(v);
+    }
     out.error = outcome.error_message();
-    out
+    (out, conflict)
 }
 
 #[cfg(test)]
@@ -223,6 +285,41 @@ mod tests {
                 (l.key().to_vec(), l.fields().to_vec(), l.timestamp)
             })
             .collect()
+    }
+
+    #[test]
+    fn field_type_conflicts_keep_the_other_lines() {
+        let e = encode(
+            b"m v=1 1\nm v=2i 2\nbad\nn v=1i 3\n",
+            Precision::Nanosecond,
+            0,
+            target(2, 1 << 20),
+        );
+        assert_eq!((e.accepted, e.rejected, e.points), (2, 2, 3));
+        let mut back = read_back(&e);
+        back.sort();
+        assert_eq!(
+            back,
+            vec![
+                (b"m".to_vec(), b"v=1".to_vec(), Some(1)),
+                (b"n".to_vec(), b"v=1i".to_vec(), Some(3)),
+            ]
+        );
+        assert_eq!(
+            e.error.unwrap(),
+            "partial write: field type conflict: input field \"v\" on measurement \"m\" is \
+             type integer, already exists as type float dropped=1"
+        );
+        // A second conflict fails the whole write in influxd: nothing is enqueued.
+        let e = encode(
+            b"a v=1 1\na v=2i 2\nb w=1 3\nb w=t 4\n",
+            Precision::Nanosecond,
+            0,
+            target(1, 1 << 20),
+        );
+        assert!(e.records.is_empty());
+        assert_eq!((e.accepted, e.rejected, e.points), (0, 4, 4));
+        assert_eq!(e.error.unwrap(), "field type conflict");
     }
 
     #[test]

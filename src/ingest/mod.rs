@@ -469,7 +469,7 @@ async fn write_body(
     if !req.consistency_valid {
         // influxd's order: a body without a valid line answers its parse error; otherwise the
         // level is refused and nothing is written.
-        if let Some(message) = encoded.error.filter(|_| encoded.accepted == 0) {
+        if let Some(message) = encoded.error.filter(|_| encoded.points == 0) {
             return Err(ApiError::Parse(message));
         }
         lines
@@ -491,7 +491,9 @@ async fn write_body(
             .inc_by(encoded.accepted as u64);
         return Err(ApiError::Parse(encoded.line_errors));
     }
-    if encoded.accepted == 0 {
+    // Only parse errors: influxd's plain answer. Points that all fell to influxd's storage rules
+    // (a `time` tag, a field type conflict) get its answer too, with fluxroute's dropped count.
+    if encoded.points == 0 {
         return Err(ApiError::Parse(message));
     }
     *written = ingest.enqueue(encoded.records).await?;

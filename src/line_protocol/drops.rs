@@ -1,5 +1,6 @@
 //! What influxd's storage layer drops after parsing, and how influxd words a write's outcome.
 
+use super::conflicts::{field_pairs, FieldTypes, Verdict};
 use super::*;
 
 /// Why influxd 1.6's storage layer drops a point that parsed (after parsing, before writing;
@@ -81,11 +82,11 @@ pub fn drop_reason(line: &Line<'_>) -> Option<DropReason> {
     if !line.fields().starts_with(b"time=") {
         return None;
     }
-    let mut only_time = true;
-    walk_field_keys(line.fields(), |k| only_time &= k == b"time");
-    only_time.then(|| DropReason::TimeFieldOnly {
-        measurement: name(),
-    })
+    field_pairs(line.fields())
+        .all(|(k, _)| k == b"time")
+        .then(|| DropReason::TimeFieldOnly {
+            measurement: name(),
+        })
 }
 
 /// The series key, or else the first field key, when it is not valid UTF-8 (ASCII fast path).
@@ -98,41 +99,9 @@ fn invalid_unicode_key<'a>(line: &Line<'a>) -> Option<&'a [u8]> {
     if fields.is_ascii() {
         return None;
     }
-    let mut bad = None;
-    walk_field_keys(fields, |k| {
-        if bad.is_none() && std::str::from_utf8(k).is_err() {
-            bad = Some(k);
-        }
-    });
-    bad
-}
-
-/// `walkFields` over a valid field set, keys only.
-fn walk_field_keys<'a>(mut fields: &'a [u8], mut f: impl FnMut(&'a [u8])) {
-    while !fields.is_empty() {
-        let mut k = 0;
-        while k < fields.len() && !(fields[k] == b'=' && (k == 0 || fields[k - 1] != b'\\')) {
-            k += 1;
-        }
-        f(&fields[..k]);
-        fields = fields.get(k + 1..).unwrap_or(&[]);
-        let mut v = 0;
-        let mut quoted = false;
-        while v < fields.len() {
-            let c = fields[v];
-            if c == b'\\' && matches!(fields.get(v + 1), Some(b'"' | b'\\')) {
-                v += 2;
-                continue;
-            }
-            if c == b'"' {
-                quoted = !quoted;
-            } else if c == b',' && !quoted {
-                break;
-            }
-            v += 1;
-        }
-        fields = fields.get(v + 1..).unwrap_or(&[]);
-    }
+    field_pairs(fields)
+        .map(|(k, _)| k)
+        .find(|k| std::str::from_utf8(k).is_err())
 }
 
 /// What influxd 1.6 answers for a whole write body, built line by line.
@@ -145,7 +114,10 @@ fn walk_field_keys<'a>(mut fields: &'a [u8], mut f: impl FnMut(&'a [u8])) {
 ///   (the good lines are written; parse failures are not counted in `dropped`);
 /// - some parsed points dropped by storage: 400 `partial write: <reason> dropped=<n>` where n
 ///   counts dropped points only and the reason is the first `time` tag drop in body order, else
-///   the first `time`-only field set drop; parse errors are then not mentioned at all.
+///   the first `time`-only field set drop; parse errors are then not mentioned at all;
+/// - two types for one field of a measurement: influxd's answer is decided over the whole body
+///   (see `conflicts.rs`): [`WriteOutcome::has_field_type_conflict`] says so, and the caller
+///   hands the [`settle`] verdict to [`WriteOutcome::apply`].
 #[derive(Debug, Clone, Default)]
 pub struct WriteOutcome {
     points: usize,
@@ -154,6 +126,8 @@ pub struct WriteOutcome {
     dropped: usize,
     tag_reason: Option<DropReason>,
     field_reason: Option<DropReason>,
+    field_types: FieldTypes,
+    verdict: Option<Verdict>,
 }
 
 impl WriteOutcome {
@@ -165,7 +139,10 @@ impl WriteOutcome {
     /// Records a line that parsed; returns why influxd would drop it, if it would.
     pub fn record_line(&mut self, line: &Line<'_>) -> Option<DropReason> {
         self.points += 1;
-        let reason = drop_reason(line)?;
+        let Some(reason) = drop_reason(line) else {
+            self.field_types.observe(line);
+            return None;
+        };
         self.dropped += 1;
         let slot = match reason {
             DropReason::TimeTag { .. } | DropReason::InvalidUnicode { .. } => &mut self.tag_reason,
@@ -185,14 +162,35 @@ impl WriteOutcome {
         error.write_raw(&mut self.parse_errors);
     }
 
-    /// Number of points influxd would store.
-    pub fn written(&self) -> usize {
-        self.points - self.dropped
+    /// Whether two of the recorded points give one field of a measurement two types: influxd's
+    /// answer then depends on the whole body; see [`settle`] and [`WriteOutcome::apply`].
+    pub fn has_field_type_conflict(&self) -> bool {
+        self.field_types.conflicted()
     }
 
-    /// Number of points influxd's storage layer would drop (the `dropped=` count).
+    /// Takes influxd's decision on field types for the body (from [`settle`] over the same
+    /// points); it decides the answer unless it is [`Verdict::Clean`].
+    pub fn apply(&mut self, verdict: Verdict) {
+        self.verdict = Some(verdict);
+    }
+
+    /// Number of points influxd would store.
+    pub fn written(&self) -> usize {
+        match &self.verdict {
+            Some(Verdict::Rejected) => 0,
+            Some(Verdict::Partial { keep, .. }) => keep.iter().filter(|&&k| k).count(),
+            Some(Verdict::Clean) | None => self.points - self.dropped,
+        }
+    }
+
+    /// Number of points influxd's storage layer would drop (the `dropped=` count; all points
+    /// when a field type conflict fails the whole write).
     pub fn dropped(&self) -> usize {
-        self.dropped
+        match &self.verdict {
+            Some(Verdict::Rejected) => self.points,
+            Some(Verdict::Partial { dropped, .. }) => *dropped,
+            Some(Verdict::Clean) | None => self.dropped,
+        }
     }
 
     /// Whether any line failed to parse.
@@ -202,6 +200,9 @@ impl WriteOutcome {
 
     /// influxd's error text as raw bytes (lines echoed as written), or `None` for 204.
     pub fn error_text(&self) -> Option<Vec<u8>> {
+        if let Some(text) = self.verdict.as_ref().and_then(Verdict::error_text) {
+            return Some(text);
+        }
         if let Some(reason) = self.tag_reason.as_ref().or(self.field_reason.as_ref()) {
             let mut out = b"partial write: ".to_vec();
             reason.write_raw(&mut out);

@@ -8,8 +8,12 @@
 //! partitioning. It also knows the two checks influxd's storage layer applies after parsing (tag
 //! key `time`, a field set made only of `time`) and how influxd words a write's error body.
 //!
-//! What it does not own: I/O, HTTP, gzip, and anything stateful in influxd (field type
-//! conflicts, series and tag-value limits). It does know how influxd words and JSON-encodes a
+//! It also decides field type conflicts inside one write as influxd does (`conflicts.rs`:
+//! [`settle`]), taking the request as written into an existing shard that holds none of its
+//! fields with another type.
+//!
+//! What it does not own: I/O, HTTP, gzip, and anything stateful in influxd (field types stored
+//! by earlier writes, series and tag-value limits). It does know how influxd words and JSON-encodes a
 //! write's error ([`WriteOutcome::error_body`], [`append_json_string`]) because that depends on
 //! the raw line bytes.
 //!
@@ -25,6 +29,7 @@
 //! preceded by a backslash, does not end the line. A '\r' before the newline stays in the line
 //! (1.x rejects `cpu v=1\r` with "invalid number").
 
+mod conflicts;
 mod drops;
 mod normalize;
 #[cfg(any(test, fuzzing))]
@@ -34,6 +39,7 @@ mod scan;
 #[cfg(test)]
 mod tests;
 
+pub use self::conflicts::{field_pairs, settle, FieldPairs, FieldType, Verdict};
 pub use self::drops::{append_json_string, drop_reason, DropReason, WriteOutcome};
 #[cfg(test)]
 use self::normalize::format_i64;
@@ -150,6 +156,11 @@ pub struct Line<'a> {
     pub timestamp: Option<i64>,
     /// Tag keys are already in influxd's order (strictly ascending bytes of the escaped keys).
     pub tags_sorted: bool,
+    /// A hash of the measurement, the field keys and the value types as influxd's field iterator
+    /// reads them, or 0 when the scanner cannot tell (a field set with a backslash or a stray
+    /// `=`). Lines with the same non-zero shape have the same fields with the same types, up to
+    /// a 64-bit hash collision; used to skip repeated field sets in type-conflict checks.
+    pub field_shape: u64,
 }
 
 impl<'a> Line<'a> {

@@ -161,7 +161,8 @@ pub(super) fn parse_point(
     }
 
     // --- scanFields ---
-    let (fields_start, fields_end, irregular) = scan_fields(buf, key_len)?;
+    let (fields_start, fields_end, irregular, shape) =
+        scan_fields(buf, key_len, mix_bytes(SHAPE_SEED, &buf[..measurement_len]))?;
     // 1.6 then walks the fields again with other rules (`walkFields`: escapes as in the key
     // section, a value ends only at a comma), checking that each field's series key (key +
     // 4-byte separator + field key) fits. When the field set strictly alternates `k=v,k=v` and
@@ -181,7 +182,49 @@ pub(super) fn parse_point(
         fields_end,
         timestamp,
         tags_sorted,
+        // An irregular field set is split differently by influxd's field iterator: unknown.
+        field_shape: if irregular {
+            0
+        } else {
+            fold(shape, SHAPE_SEED) | 1
+        },
     })
+}
+
+/// Start of a [`Line::field_shape`] hash (any odd constant).
+const SHAPE_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
+/// Second constant of the field-shape mixing.
+const SHAPE_MIX: u64 = 0xD6E8_FEB8_6659_FD93;
+
+/// Folded multiply: the mixing step of [`Line::field_shape`].
+#[inline(always)]
+fn fold(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// Mixes `s` (a measurement or a field key) into a field-shape hash: short names with two
+/// loads, longer ones through xxh3.
+#[inline(always)]
+fn mix_bytes(h: u64, s: &[u8]) -> u64 {
+    let n = s.len();
+    let (a, b) = if (8..=16).contains(&n) {
+        let mut lo = [0u8; 8];
+        let mut hi = [0u8; 8];
+        lo.copy_from_slice(&s[..8]);
+        hi.copy_from_slice(&s[n - 8..]);
+        (u64::from_le_bytes(lo), u64::from_le_bytes(hi))
+    } else if n < 8 {
+        let mut w = [0u8; 8];
+        w[..n].copy_from_slice(s);
+        (u64::from_le_bytes(w), 0)
+    } else {
+        (xxhash_rust::xxh3::xxh3_64(s), 0)
+    };
+    fold(
+        h ^ a ^ SHAPE_SEED,
+        b ^ SHAPE_MIX ^ (n as u64).wrapping_mul(SHAPE_SEED),
+    )
 }
 
 /// `scanTags` from `i` (just after the comma that follows the measurement), with the
@@ -286,14 +329,21 @@ fn scan_time(
     })
 }
 
-/// `scanFields`: returns (start, end) of the field set and whether it is irregular: it holds a
-/// backslash, or an `=` that does not follow a key (`s="x"n=1,b`: scanFields accepts that,
-/// 1.6's second pass `walkFields` then rejects it).
+/// `scanFields`: returns (start, end) of the field set, whether it is irregular (it holds a
+/// backslash, or an `=` that does not follow a key: `s="x"n=1,b`: scanFields accepts that,
+/// 1.6's second pass `walkFields` then rejects it), and `shape` with each field key and value
+/// type mixed in (meaningful only for a regular field set, which influxd's field iterator splits
+/// as this scan does).
 #[inline]
-fn scan_fields(buf: &[u8], from: usize) -> Result<(usize, usize, bool), ParseErrorKind> {
+fn scan_fields(
+    buf: &[u8],
+    from: usize,
+    mut shape: u64,
+) -> Result<(usize, usize, bool, u64), ParseErrorKind> {
     let len = buf.len();
     let start = skip_whitespace(buf, from);
     let mut i = start;
+    let mut key_start = start;
     let mut quoted = false;
     let mut equals = 0usize;
     let mut commas = 0usize;
@@ -341,16 +391,24 @@ fn scan_fields(buf: &[u8], from: usize) -> Result<(usize, usize, bool), ParseErr
                 if n == b',' || n == b' ' {
                     return Err(ParseErrorKind::MissingFieldValue);
                 }
+                shape = mix_bytes(shape, &buf[key_start.min(i)..i]);
                 if n.is_ascii_digit() || matches!(n, b'.' | b'-' | b'N' | b'n') {
                     i = scan_number(buf, i + 1)?;
+                    // Integer or float (an unsigned value was refused).
+                    shape ^= u64::from(buf[i - 1] == b'i') + 1;
                     continue;
                 }
                 if n != b'"' {
                     i = scan_boolean(buf, i + 1)?;
+                    shape ^= 3;
                     continue;
                 }
+                shape ^= 4;
             }
-            b',' => commas += 1,
+            b',' => {
+                commas += 1;
+                key_start = i + 1;
+            }
             b' ' => break,
             _ => {}
         }
@@ -362,7 +420,7 @@ fn scan_fields(buf: &[u8], from: usize) -> Result<(usize, usize, bool), ParseErr
     if equals == 0 || commas + 1 != equals {
         return Err(ParseErrorKind::InvalidFieldFormat);
     }
-    Ok((start, i, irregular))
+    Ok((start, i, irregular, shape))
 }
 
 /// `scanNumber`: returns the end of the value.
@@ -552,11 +610,7 @@ fn has_duplicate_tag_keys(tags: &[u8]) -> bool {
 #[cold]
 fn walk_fields(key_len: usize, mut fields: &[u8]) -> Result<(), ParseErrorKind> {
     while !fields.is_empty() {
-        // scanTo(buf, 0, '='): the first byte is never treated as escaped.
-        let mut k = 0;
-        while k < fields.len() && !(fields[k] == b'=' && (k == 0 || fields[k - 1] != b'\\')) {
-            k += 1;
-        }
+        let k = field_key_end(fields);
         if k + 2 > fields.len() {
             return Err(ParseErrorKind::InvalidValue(fields[..k].to_vec()));
         }
@@ -565,23 +619,38 @@ fn walk_fields(key_len: usize, mut fields: &[u8]) -> Result<(), ParseErrorKind> 
             return Err(ParseErrorKind::MaxKeyLengthExceeded(size));
         }
         fields = &fields[k + 1..];
-        // scanFieldValue: only `\"` and `\\` are escapes in a value.
-        let mut v = 0;
-        let mut quoted = false;
-        while v < fields.len() {
-            let c = fields[v];
-            if c == b'\\' && matches!(fields.get(v + 1), Some(b'"' | b'\\')) {
-                v += 2;
-                continue;
-            }
-            if c == b'"' {
-                quoted = !quoted;
-            } else if c == b',' && !quoted {
-                break;
-            }
-            v += 1;
-        }
-        fields = fields.get(v + 1..).unwrap_or(&[]);
+        fields = fields.get(field_value_end(fields) + 1..).unwrap_or(&[]);
     }
     Ok(())
+}
+
+/// `scanTo(buf, 0, '=')` in `walkFields`: the end of the field key that starts `fields` (the
+/// first byte is never treated as escaped).
+pub(super) fn field_key_end(fields: &[u8]) -> usize {
+    let mut k = 0;
+    while k < fields.len() && !(fields[k] == b'=' && (k == 0 || fields[k - 1] != b'\\')) {
+        k += 1;
+    }
+    k
+}
+
+/// `scanFieldValue`: the end of the field value that starts `value` (a comma outside double
+/// quotes; only `\"` and `\\` are escapes in a value), at most `value.len()`.
+pub(super) fn field_value_end(value: &[u8]) -> usize {
+    let mut v = 0;
+    let mut quoted = false;
+    while v < value.len() {
+        let c = value[v];
+        if c == b'\\' && matches!(value.get(v + 1), Some(b'"' | b'\\')) {
+            v += 2;
+            continue;
+        }
+        if c == b'"' {
+            quoted = !quoted;
+        } else if c == b',' && !quoted {
+            break;
+        }
+        v += 1;
+    }
+    v.min(value.len())
 }
