@@ -507,5 +507,21 @@ fn status_table(v: &StatusReport) -> String {
             eps.join(", ")
         );
     }
+    for r in &v.reads {
+        let stale = r
+            .stale_seconds
+            .map_or_else(String::new, |s| format!(" (stale, {s:.1}s behind)"));
+        let then = if r.then.is_empty() {
+            String::new()
+        } else {
+            format!(", then {}", r.then.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "reads of {}: {}{stale}{then}",
+            r.database,
+            r.cluster.as_deref().unwrap_or("no cluster")
+        );
+    }
     out.trim_end().to_owned()
 }

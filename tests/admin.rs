@@ -248,6 +248,8 @@ async fn pause_resume_replay_and_reroute_through_ctl() {
         ok && out.contains("paused") && out.contains("CLUSTER"),
         "{out}"
     );
+    // Reads still go to a, the only cluster holding the data, marked stale while it is paused.
+    assert!(out.contains("reads of *: a (stale, "), "{out}");
     let (ok, _, err) = ctl(&fr, &["resume", "a"]);
     assert!(ok, "{err}");
     let all: BTreeSet<String> = first.union(&during).cloned().collect();
