@@ -220,6 +220,23 @@ async fn reads_answer_as_influxd_does_for_real_clients() {
         (200, direct.text().trim())
     );
 
+    // Flux goes to a cluster that serves it: influxd 1.6 does not, and its answer comes back.
+    let flux = r#"from(bucket: "metrics/autogen") |> range(start: -1h)"#;
+    let through = support::http_client()
+        .post(format!("{}/api/v2/query", fr.url()))
+        .header("Content-Type", "application/vnd.flux")
+        .body(flux)
+        .send()
+        .await
+        .unwrap();
+    let direct = a.request("POST", "/api/v2/query", flux.as_bytes()).unwrap();
+    assert_eq!(through.status().as_u16(), direct.status);
+    assert_eq!(
+        through.headers()["X-Fluxroute-Cluster"].to_str().unwrap(),
+        "a"
+    );
+    assert_eq!(through.text().await.unwrap(), direct.text());
+
     // What fluxroute refuses, with a clear error.
     for (q, says) in [
         (

@@ -333,6 +333,48 @@ impl ClusterClient {
     }
 }
 
+impl ClusterClient {
+    /// Sends a Flux query to `endpoint`'s `/api/v2/query` (2.x, or 1.8 with Flux enabled) with
+    /// the cluster's credentials (a 2.x token; 1.x `Token user:password`). Returns once the
+    /// answer's head is in.
+    ///
+    /// # Errors
+    /// The request could not be sent or no answer came.
+    pub async fn flux(
+        &self,
+        endpoint: &Endpoint,
+        body: Bytes,
+        content_type: Option<&str>,
+        accept: Option<&str>,
+    ) -> Result<reqwest::Response, String> {
+        let mut url = endpoint.url("/api/v2/query");
+        if let ClusterAuth::V2 { org, .. } = &self.auth {
+            url = reqwest::Url::parse_with_params(&url, &[("org", org)])
+                .map_err(|e| format!("building the /api/v2/query URL of {endpoint}: {e}"))?
+                .into();
+        }
+        let mut req = self.http.post(url).body(body);
+        if let Some(ct) = content_type {
+            req = req.header(reqwest::header::CONTENT_TYPE, ct);
+        }
+        if let Some(a) = accept {
+            req = req.header(reqwest::header::ACCEPT, a);
+        }
+        req = match &self.auth {
+            ClusterAuth::V1 {
+                credentials: Some(c),
+            } => req.header(
+                "Authorization",
+                format!("Token {}:{}", c.username, c.password.expose()),
+            ),
+            _ => self.authorize(req),
+        };
+        req.send()
+            .await
+            .map_err(|e| format!("querying {endpoint}: {}", error_chain(&e)))
+    }
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();

@@ -211,6 +211,10 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
         .route("/ping", get(ping).head(ping).fallback(method_not_allowed))
         .route("/health", get(health).fallback(method_not_allowed))
         .route("/query", any(query))
+        .route(
+            "/api/v2/query",
+            post(flux_query).fallback(method_not_allowed_v2),
+        )
         .fallback(not_found)
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(
@@ -227,6 +231,7 @@ fn endpoint_label(path: &str) -> &'static str {
         "/ping" => "ping",
         "/health" => "health",
         "/query" => "query",
+        "/api/v2/query" => "api_v2_query",
         _ => "other",
     }
 }
@@ -636,6 +641,7 @@ async fn run_query(
             params: passed,
             statements: reads.len(),
             after,
+            flux: None,
         };
         return Ok(ingest.queries.read(&read).await);
     }
@@ -670,6 +676,53 @@ async fn run_query(
         .into_response();
     with_position(&mut resp, &written);
     Ok(resp)
+}
+
+/// `POST /api/v2/query`: a Flux query, passed on to one cluster that holds its bucket's
+/// database (chosen as reads are), for clusters that serve Flux.
+async fn flux_query(
+    State(ingest): State<Arc<Ingest>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let run = async {
+        let p = params(q.as_deref());
+        let auth = ingest.auth();
+        let (user, password) = (
+            p.get("u").map(String::as_str),
+            p.get("p").map(String::as_str),
+        );
+        auth.authenticate(user, password, &headers)?;
+        let raw = body::read_raw(body, content_length(&headers), MAX_QUERY_BODY_BYTES).await?;
+        let db = query::flux_bucket(&raw).unwrap_or_default();
+        if !db.is_empty() {
+            auth.authorize(user, password, &headers, &db)?;
+        }
+        let text = |name: header::HeaderName| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let read = query::Read {
+            q: String::new(),
+            db,
+            params: Vec::new(),
+            statements: 1,
+            after: None,
+            flux: Some(query::Flux {
+                body: raw,
+                content_type: text(header::CONTENT_TYPE),
+                accept: text(header::ACCEPT),
+            }),
+        };
+        Ok::<_, ApiError>(ingest.queries.read(&read).await)
+    };
+    match run.await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response_in(Dialect::V2),
+    }
 }
 
 async fn method_not_allowed() -> Response {

@@ -61,6 +61,33 @@ pub struct Read {
     pub statements: usize,
     /// Read-your-writes: only clusters whose drain passed this position answer.
     pub after: Option<Position>,
+    /// A Flux query for `/api/v2/query` (then `q` and `params` are unused).
+    pub flux: Option<Flux>,
+}
+
+/// A `/api/v2/query` request, passed on as it came.
+#[derive(Debug, Clone)]
+pub struct Flux {
+    /// The body (Flux text or its JSON form).
+    pub body: bytes::Bytes,
+    /// Its `Content-Type`.
+    pub content_type: Option<String>,
+    /// The client's `Accept`.
+    pub accept: Option<String>,
+}
+
+/// The bucket a Flux query reads (`from(bucket: "db/rp")`), as a database name: the first one
+/// named, without its retention policy. `None` when the text names none.
+pub fn flux_bucket(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let at = text.find("bucket")?;
+    let rest = text[at + "bucket".len()..].trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start();
+    let rest = rest.strip_prefix('"')?;
+    let end = rest.find('"')?;
+    let bucket = &rest[..end];
+    let db = bucket.split_once('/').map_or(bucket, |(db, _)| db);
+    (!db.is_empty()).then(|| db.to_owned())
 }
 
 /// Parameters of a read passed on to the cluster as they are.
@@ -190,6 +217,14 @@ impl QueryRouter {
                 Err(resp) => return resp,
             }
         }
+        if choices.is_empty() && read.flux.is_some() {
+            // As InfluxDB 2.x answers a query of a bucket it does not have.
+            let body = serde_json::json!({
+                "code": "not found",
+                "message": format!("bucket {:?} not found", read.db),
+            });
+            return (StatusCode::NOT_FOUND, axum::Json(body)).into_response();
+        }
         if choices.is_empty() {
             // As influxd answers a read of a database it does not have.
             let error = serde_json::Value::from(format!("database not found: {}", read.db));
@@ -304,17 +339,30 @@ impl QueryRouter {
         for i in order {
             let endpoint = &cluster.targets[i];
             let started = Instant::now();
-            let answer = tokio::time::timeout(
-                self.settings.timeout,
-                cluster.client.query(endpoint, &read.q, &params),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "querying {endpoint}: no answer within {:?}",
-                    self.settings.timeout
-                ))
-            });
+            let send = async {
+                match &read.flux {
+                    Some(f) => {
+                        cluster
+                            .client
+                            .flux(
+                                endpoint,
+                                f.body.clone(),
+                                f.content_type.as_deref(),
+                                f.accept.as_deref(),
+                            )
+                            .await
+                    }
+                    None => cluster.client.query(endpoint, &read.q, &params).await,
+                }
+            };
+            let answer = tokio::time::timeout(self.settings.timeout, send)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "querying {endpoint}: no answer within {:?}",
+                        self.settings.timeout
+                    ))
+                });
             let resp = match answer {
                 Ok(resp) if resp.status().is_server_error() => {
                     errors.push(format!("{endpoint}: status {}", resp.status()));
@@ -365,5 +413,20 @@ impl QueryRouter {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_of_a_flux_query_names_its_database() {
+        let q = br#"from(bucket: "telegraf/autogen") |> range(start: -1h)"#;
+        assert_eq!(flux_bucket(q), Some("telegraf".into()));
+        assert_eq!(flux_bucket(br#"from(bucket:"db")"#), Some("db".into()));
+        assert_eq!(flux_bucket(b"buckets()"), None);
+        assert_eq!(flux_bucket(br#"from(bucket: "")"#), None);
+        assert_eq!(flux_bucket(b"\xff"), None);
     }
 }
