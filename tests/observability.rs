@@ -404,11 +404,16 @@ async fn wait_series(prom: &Prometheus, expr: &str, within: Duration) {
     }
 }
 
-/// Writes a field type conflict inside one batch (both clusters dead-letter it) and a line
-/// InfluxDB would refuse (rejected, answered 400); waits until both clusters dead-lettered.
+/// Writes a field type conflict across two requests (each is fine alone; both clusters
+/// dead-letter the second) and a line InfluxDB would refuse (rejected, answered 400); waits
+/// until both clusters dead-lettered.
 async fn write_refused_lines(fr: &Fluxroute, measurement: &str, dead_letters: f64) {
-    let body = format!("{measurement},host=x v=1i 1000\n{measurement},host=x v=1.5 2000\n");
-    assert_eq!(post_write(fr, "conflicts", &body).await, 204);
+    for body in [
+        format!("{measurement},host=x v=1i 1000\n"),
+        format!("{measurement},host=x v=1.5 2000\n"),
+    ] {
+        assert_eq!(post_write(fr, "conflicts", &body).await, 204);
+    }
     assert_eq!(
         post_write(fr, "conflicts", "not line protocol\n").await,
         400

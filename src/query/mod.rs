@@ -127,6 +127,15 @@ impl QueryRouter {
 
     /// The clusters and routes of the running configuration (at start and after a reload).
     pub fn set_clusters(&self, clusters: Vec<ClusterView>, routes: RouteTable) {
+        // Every cluster's series exist at 0 from the start, so rate() sees a first burst.
+        for c in &clusters {
+            let name = c.name.as_str();
+            for outcome in ["ok", "client_error"] {
+                self.metrics.answered.with_label_values(&[name, outcome]);
+            }
+            self.metrics.failovers.with_label_values(&[name]);
+            self.metrics.stale.with_label_values(&[name]);
+        }
         if let Ok(mut c) = self.clusters.write() {
             *c = Arc::new(clusters);
         }
