@@ -194,23 +194,33 @@ impl SchemaViews {
     }
 
     /// The clusters of the running configuration, as (name, creates databases), all unknown
-    /// until refreshed (at start and after a reload).
+    /// until refreshed (at start and after a reload). A cluster kept by a reload keeps the
+    /// schema changes it has not been seen to apply.
     pub fn set_clusters(&self, clusters: &[(String, bool)], settings: SchemaSettings) {
         for (name, _) in clusters {
             self.metrics.start_cluster(name);
         }
         self.update(|state| {
             state.settings = settings;
+            let mut old = std::mem::take(&mut state.clusters);
             state.clusters = clusters
                 .iter()
-                .map(|(name, create_databases)| ClusterState {
-                    name: name.clone(),
-                    create_databases: *create_databases,
-                    fetched: None,
-                    pending: Vec::new(),
-                    barrier: None,
-                    refreshed_at: None,
-                    error: Some("not refreshed yet".into()),
+                .map(|(name, create_databases)| {
+                    let kept = old
+                        .iter()
+                        .position(|c| &c.name == name)
+                        .map(|i| old.swap_remove(i));
+                    let (pending, barrier) =
+                        kept.map_or((Vec::new(), None), |c| (c.pending, c.barrier));
+                    ClusterState {
+                        name: name.clone(),
+                        create_databases: *create_databases,
+                        fetched: None,
+                        pending,
+                        barrier,
+                        refreshed_at: None,
+                        error: Some("not refreshed yet".into()),
+                    }
                 })
                 .collect();
         });
@@ -494,5 +504,117 @@ impl Refresher {
         tokio::time::timeout(self.timeout, read)
             .await
             .map_err(|_| format!("{endpoint} did not answer {q:?} in time"))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RouteConfig;
+    use crate::query::statement::{self, Statement};
+    use view::{DatabaseSchema, RetentionPolicyInfo};
+
+    fn settings() -> SchemaSettings {
+        SchemaSettings {
+            enabled: true,
+            refresh_interval: Duration::from_secs(30),
+            max_databases: 10,
+            max_retention_policies: 10,
+        }
+    }
+
+    fn routes() -> RouteTable {
+        let p = |s: &str| vec![glob::Pattern::new(s).unwrap()];
+        RouteTable::new(vec![RouteConfig {
+            databases: p("*"),
+            retention_policies: p("*"),
+            measurements: p("*"),
+            clusters: vec!["a".into()],
+            rename: Default::default(),
+        }])
+    }
+
+    fn ddl(q: &str) -> Ddl {
+        match statement::classify(q, "").unwrap() {
+            Statement::Ddl(d) => d,
+            Statement::Read(r) => panic!("{r}"),
+        }
+    }
+
+    fn refreshed(dbs: &[&str], committed: Option<i64>) -> Result<Refreshed, String> {
+        let autogen = RetentionPolicyInfo {
+            name: "autogen".into(),
+            duration: Duration::ZERO,
+            default: true,
+        };
+        Ok(Refreshed {
+            schema: KnownSchema {
+                databases: dbs
+                    .iter()
+                    .map(|d| {
+                        (
+                            (*d).to_owned(),
+                            DatabaseSchema {
+                                retention_policies: Some(vec![autogen.clone()]),
+                            },
+                        )
+                    })
+                    .collect(),
+                complete: true,
+            },
+            committed: committed.map(|c| vec![(0, Some(c))]),
+            dropped_databases: 0,
+            dropped_policies: 0,
+        })
+    }
+
+    fn views() -> SchemaViews {
+        let v = SchemaViews::new(settings(), SchemaMetrics::new(&prometheus::Registry::new()));
+        v.set_clusters(&[("a".into(), false)], settings());
+        v
+    }
+
+    #[test]
+    fn a_change_shows_until_the_drain_is_seen_past_it() {
+        let (v, r) = (views(), routes());
+        let decide = |db: &str| v.snapshot().decide(&r, db, "");
+        assert_eq!(decide("x"), Decision::Accept { keep: None }, "unknown");
+        v.refreshed("a", refreshed(&[], Some(0)));
+        assert_eq!(decide("x"), Decision::DatabaseNotFound);
+        v.applied(&ddl("CREATE DATABASE x"), &Position::of(&[(0, 5)]), &r);
+        assert_eq!(decide("x"), Decision::Accept { keep: None });
+        // The cluster has not applied it yet: still shown over its answer.
+        v.refreshed("a", refreshed(&[], Some(5)));
+        assert_eq!(decide("x"), Decision::Accept { keep: None });
+        // Past it: the cluster's answer alone (policies known now).
+        v.refreshed("a", refreshed(&["x"], Some(6)));
+        assert_eq!(decide("x"), Decision::Accept { keep: None });
+        assert_eq!(v.report("a").unwrap().pending_changes, 0);
+        // A reload keeps unseen changes; the view is unknown until refreshed.
+        v.applied(&ddl("DROP DATABASE x"), &Position::of(&[(0, 9)]), &r);
+        assert_eq!(decide("x"), Decision::DatabaseNotFound);
+        v.set_clusters(&[("a".into(), false)], settings());
+        assert_eq!(decide("x"), Decision::Accept { keep: None });
+        v.refreshed("a", refreshed(&["x"], Some(7)));
+        assert_eq!(decide("x"), Decision::DatabaseNotFound);
+        v.forget("a", "down");
+        assert_eq!(decide("x"), Decision::Accept { keep: None });
+        assert_eq!(v.report("a").unwrap().error.as_deref(), Some("down"));
+    }
+
+    #[test]
+    fn too_many_unseen_changes_make_the_view_unknown_until_passed() {
+        let (v, r) = (views(), routes());
+        v.refreshed("a", refreshed(&[], Some(0)));
+        for i in 0..=MAX_PENDING {
+            let at = i64::try_from(i).unwrap();
+            v.applied(&ddl("DROP DATABASE y"), &Position::of(&[(0, at)]), &r);
+        }
+        let decide = || v.snapshot().decide(&r, "y", "");
+        assert_eq!(decide(), Decision::Accept { keep: None });
+        v.refreshed("a", refreshed(&[], Some(10)));
+        assert_eq!(decide(), Decision::Accept { keep: None });
+        v.refreshed("a", refreshed(&[], Some(1000)));
+        assert_eq!(decide(), Decision::DatabaseNotFound);
     }
 }

@@ -30,12 +30,11 @@ pub struct DatabaseSchema {
 }
 
 impl DatabaseSchema {
-    /// The policy a write naming `rp` (empty: the default) goes to; `Err(())` while the
-    /// policies are not known.
-    #[allow(clippy::result_unit_err)]
-    pub fn policy(&self, rp: &str) -> Result<Option<&RetentionPolicyInfo>, ()> {
-        let policies = self.retention_policies.as_ref().ok_or(())?;
-        Ok(if rp.is_empty() {
+    /// The policy a write naming `rp` (empty: the default) goes to (`Some(None)`: there is
+    /// none); `None` while the policies are not known.
+    pub fn policy(&self, rp: &str) -> Option<Option<&RetentionPolicyInfo>> {
+        let policies = self.retention_policies.as_ref()?;
+        Some(if rp.is_empty() {
             policies.iter().find(|p| p.default)
         } else {
             policies.iter().find(|p| p.name == rp)
@@ -174,7 +173,7 @@ pub fn decide(routed: &[Routed<'_>], rp: &str) -> Decision {
     }
     let mut policies = Vec::with_capacity(views.len());
     for (_, db) in &views {
-        let Some(Ok(policy)) = db.map(|d| d.policy(rp)) else {
+        let Some(policy) = db.and_then(|d| d.policy(rp)) else {
             return AS_TODAY;
         };
         policies.push(policy);
