@@ -161,6 +161,7 @@ fn bench(c: &mut Criterion) {
             rp: "",
             partitions: 12,
             max_record_bytes: 1_000_000,
+            min_time: None,
         };
         b.iter(|| {
             let e = encode::encode(

@@ -21,7 +21,8 @@
 //!
 //! Modules: [`config`] (TOML → validated [`config::Config`]), [`line_protocol`] (validating
 //! scanner), [`ingest`] (HTTP front), [`queue`] (producer / consumer-group traits and backends),
-//! [`route`] (routing rules), [`metrics`], [`admin`] (ops API), [`serve`] (the HTTP server under
+//! [`route`] (routing rules), [`schema`] (what each cluster holds: databases, retention
+//! policies), [`metrics`], [`admin`] (ops API), [`serve`] (the HTTP server under
 //! both listeners: connection limits, head deadlines, [`tls`]), [`app`] (composition root),
 //! [`cli`], [`loadgen`].
 //!
@@ -45,6 +46,7 @@ pub mod metrics;
 pub mod query;
 pub mod queue;
 pub mod route;
+pub mod schema;
 pub mod serve;
 pub mod shutdown;
 pub mod tls;

@@ -537,3 +537,82 @@ impl QueryMetrics {
         }
     }
 }
+
+/// The schema views' metrics (what fluxroute knows of each cluster's databases and retention
+/// policies, and the answers it gives from them).
+#[derive(Clone, Debug)]
+pub struct SchemaMetrics {
+    /// Databases held in a cluster's view, by cluster.
+    pub databases: IntGaugeVec,
+    /// Retention policies held in a cluster's view, by cluster.
+    pub retention_policies: IntGaugeVec,
+    /// Databases and retention policies a refresh found beyond the caps and did not hold, by
+    /// cluster and kind (`database`, `retention_policy`).
+    pub dropped: IntCounterVec,
+    /// Refreshes of a cluster's view, by cluster and outcome (`ok`, `error`).
+    pub refreshes: IntCounterVec,
+    /// Writes answered from the views, by answer (`database_not_found`,
+    /// `retention_policy_not_found`, `beyond_retention`).
+    pub answers: IntCounterVec,
+}
+
+impl SchemaMetrics {
+    /// Every answer label, for series that exist at 0 from start-up.
+    pub const ANSWERS: [&'static str; 3] = [
+        "database_not_found",
+        "retention_policy_not_found",
+        "beyond_retention",
+    ];
+
+    /// Creates and registers the schema families.
+    pub fn new(registry: &Registry) -> SchemaMetrics {
+        let m = SchemaMetrics {
+            databases: gauge_vec(
+                registry,
+                "fluxroute_schema_databases",
+                "Databases held in a cluster's schema view",
+                &["cluster"],
+            ),
+            retention_policies: gauge_vec(
+                registry,
+                "fluxroute_schema_retention_policies",
+                "Retention policies held in a cluster's schema view",
+                &["cluster"],
+            ),
+            dropped: counter_vec(
+                registry,
+                "fluxroute_schema_dropped_total",
+                "Databases and retention policies beyond the caps, not held in the view",
+                &["cluster", "kind"],
+            ),
+            refreshes: counter_vec(
+                registry,
+                "fluxroute_schema_refreshes_total",
+                "Refreshes of a cluster's schema view, by outcome",
+                &["cluster", "outcome"],
+            ),
+            answers: counter_vec(
+                registry,
+                "fluxroute_schema_answers_total",
+                "Writes answered from the schema views, by answer",
+                &["answer"],
+            ),
+        };
+        for a in SchemaMetrics::ANSWERS {
+            m.answers.with_label_values(&[a]);
+        }
+        m
+    }
+
+    /// Makes a cluster's series exist at 0.
+    pub fn start_cluster(&self, cluster: &str) {
+        self.databases.with_label_values(&[cluster]);
+        self.retention_policies.with_label_values(&[cluster]);
+        for kind in ["database", "retention_policy"] {
+            self.dropped.with_label_values(&[cluster, kind]);
+        }
+        for outcome in ["ok", "error"] {
+            self.refreshes.with_label_values(&[cluster, outcome]);
+        }
+    }
+}

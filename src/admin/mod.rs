@@ -121,6 +121,7 @@ pub struct Admin {
     history: Mutex<History>,
     metrics_refresh: Option<MetricsRefresh>,
     queries: Option<Arc<crate::query::QueryRouter>>,
+    schema: Option<Arc<crate::schema::SchemaViews>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -159,6 +160,8 @@ pub struct AdminParts {
     pub metrics_refresh: Option<MetricsRefresh>,
     /// The read path, for which cluster serves reads (`None` in tests without one).
     pub queries: Option<Arc<crate::query::QueryRouter>>,
+    /// The clusters' schema views (`None` in tests without them).
+    pub schema: Option<Arc<crate::schema::SchemaViews>>,
 }
 
 impl Admin {
@@ -173,6 +176,7 @@ impl Admin {
             reload: parts.reload,
             metrics_refresh: parts.metrics_refresh,
             queries: parts.queries,
+            schema: parts.schema,
             drain_metrics: parts.drain_metrics,
             producer: parts.producer,
             dead_letters: parts.dead_letters,
@@ -347,6 +351,7 @@ impl Admin {
                 dead_letters,
                 drain: c.drain.as_ref().map(|d| d.borrow().clone()),
                 history,
+                schema: self.schema.as_ref().and_then(|s| s.report(&c.name)),
             });
         }
         StatusReport {
@@ -667,6 +672,8 @@ async fn replay_dead_letters(State(admin): State<Arc<Admin>>, RawQuery(q): RawQu
                 rp: &l.rp,
                 partitions: admin.producer.partitions(),
                 max_record_bytes: admin.producer.max_record_bytes(),
+                // A replay is the operator's choice: nothing dropped by age here.
+                min_time: None,
             };
             // Stored lines are normalized: nanosecond timestamps, no receive time needed.
             let encoded = crate::ingest::encode::encode(

@@ -137,6 +137,30 @@ pub struct ClusterReport {
     /// Recent history, oldest first.
     #[serde(default)]
     pub history: Vec<HistoryPoint>,
+    /// What fluxroute knows of its databases and retention policies (absent when the schema
+    /// views are off).
+    #[serde(default)]
+    pub schema: Option<SchemaReport>,
+}
+
+/// A cluster's schema view, in short.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SchemaReport {
+    /// Whether the view is known (the ingest answers from it) or unknown (writes are taken as
+    /// they come; a cluster refusal is a dead letter).
+    pub known: bool,
+    /// Databases held.
+    pub databases: usize,
+    /// Retention policies held.
+    pub retention_policies: usize,
+    /// Whether every database of the cluster is held (false when the cap cut some off).
+    pub complete: bool,
+    /// Seconds since the last successful refresh.
+    pub age_seconds: Option<f64>,
+    /// Schema changes accepted but not yet seen applied on the cluster.
+    pub pending_changes: usize,
+    /// Why the view is unknown, when it is.
+    pub error: Option<String>,
 }
 
 /// A cluster's reroute.

@@ -52,6 +52,16 @@ pub(super) fn route_table(config: &Config) -> RouteTable {
     RouteTable::new(config.routes.clone())
 }
 
+pub(super) fn schema_settings(config: &Config) -> SchemaSettings {
+    let s = &config.schema;
+    SchemaSettings {
+        enabled: s.enabled,
+        refresh_interval: s.refresh_interval,
+        max_databases: s.max_databases.get(),
+        max_retention_policies: s.max_retention_policies.get(),
+    }
+}
+
 pub(super) fn authenticator(config: &Config) -> Authenticator {
     Authenticator::new(config.ingest.users.clone())
 }
@@ -145,6 +155,7 @@ pub(super) struct App {
     pub(super) connection_metrics: ConnectionMetrics,
     pub(super) ingest: Arc<Ingest>,
     pub(super) admin: Arc<Admin>,
+    pub(super) schema: Arc<SchemaViews>,
     pub(super) ingest_tls: Option<Arc<rustls::ServerConfig>>,
     pub(super) admin_tls: Option<Arc<rustls::ServerConfig>>,
     pub(super) reloads: tokio::sync::mpsc::Receiver<ReloadRequest>,
@@ -183,6 +194,10 @@ impl App {
             QueryMetrics::new(&registry),
             Arc::clone(&backend.queue),
         ));
+        let schema = Arc::new(SchemaViews::new(
+            schema_settings(&config),
+            SchemaMetrics::new(&registry),
+        ));
         let ingest = Arc::new(Ingest::new(
             Arc::clone(&producer),
             authenticator(&config),
@@ -196,6 +211,7 @@ impl App {
             },
             IngestMetrics::new(&registry),
             Arc::clone(&queries),
+            Arc::clone(&schema),
         ));
         let (reload_tx, reloads) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
         let admin = Arc::new(Admin::new(AdminParts {
@@ -211,6 +227,7 @@ impl App {
             reload: reload_tx,
             metrics_refresh: backend.metrics_refresh,
             queries: Some(queries),
+            schema: Some(Arc::clone(&schema)),
         }));
         Ok(App {
             config,
@@ -222,6 +239,7 @@ impl App {
             connection_metrics,
             ingest,
             admin,
+            schema,
             ingest_tls,
             admin_tls,
             reloads,

@@ -1,5 +1,6 @@
-//! The delivery side of one configuration: health probes, drains and reroutes of every
-//! cluster, started together and stopped together (on reload and at shutdown).
+//! The delivery side of one configuration: health probes, drains, reroutes and schema
+//! refreshers of every cluster, started together and stopped together (on reload and at
+//! shutdown).
 
 use std::collections::HashMap;
 
@@ -35,12 +36,20 @@ pub(super) fn start_delivery(
     queue: &Arc<dyn Queue>,
     control: &Arc<Control>,
     drain_metrics: &DrainMetrics,
+    schema: &Arc<SchemaViews>,
 ) -> Result<(Delivery, Vec<ClusterView>), AppError> {
+    let clusters: Vec<(String, bool)> = config
+        .clusters
+        .iter()
+        .map(|c| (c.name.clone(), c.create_databases))
+        .collect();
+    schema.set_clusters(&clusters, schema_settings(config));
     let mut start = Starter {
         config,
         queue,
         control,
         drain_metrics,
+        schema,
         stop: CancellationToken::new(),
         tasks: NamedTasks::new(),
         healths: HashMap::new(),
@@ -69,6 +78,7 @@ struct Starter<'a> {
     queue: &'a Arc<dyn Queue>,
     control: &'a Arc<Control>,
     drain_metrics: &'a DrainMetrics,
+    schema: &'a Arc<SchemaViews>,
     stop: CancellationToken,
     tasks: NamedTasks,
     healths: HashMap<String, Arc<ClusterHealth>>,
@@ -114,6 +124,24 @@ impl Starter<'_> {
             Arc::clone(&health),
             self.drain_metrics.clone(),
         );
+        if self.config.schema.enabled {
+            let refresher = Refresher {
+                cluster: cluster.name.clone(),
+                client: client.clone(),
+                endpoints: cluster.endpoints.clone(),
+                health: Arc::clone(&health),
+                queue: Arc::clone(self.queue),
+                views: Arc::clone(self.schema),
+                hint: drain.schema_hint(),
+                timeout: cluster.timeout,
+                settings: schema_settings(self.config),
+            };
+            let span = tracing::info_span!("schema", cluster = %cluster.name);
+            self.tasks.spawn(
+                format!("schema {}", cluster.name),
+                refresher.run(self.stop.clone()).instrument(span),
+            );
+        }
         let drain = match self.control.subscribe(&cluster.name) {
             Some(rx) => drain.with_control(rx),
             None => drain,

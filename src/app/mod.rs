@@ -28,6 +28,7 @@ use crate::ingest::auth::Authenticator;
 use crate::ingest::{self, Ingest, IngestSettings};
 use crate::metrics::{
     ConnectionMetrics, DrainMetrics, IngestMetrics, KafkaClientMetrics, QueryMetrics, QueueMetrics,
+    SchemaMetrics,
 };
 use crate::query::{QueryRouter, QuerySettings};
 use crate::queue::embedded::{
@@ -36,6 +37,7 @@ use crate::queue::embedded::{
 use crate::queue::kafka::{KafkaQueue, KafkaSettings};
 use crate::queue::{self, Queue};
 use crate::route::RouteTable;
+use crate::schema::{Refresher, SchemaSettings, SchemaViews};
 use crate::serve::{self, ServeOptions};
 use crate::shutdown::NamedTasks;
 
@@ -43,7 +45,7 @@ mod build;
 mod delivery;
 mod reload;
 
-use self::build::{authenticator, route_table, App};
+use self::build::{authenticator, route_table, schema_settings, App};
 use self::delivery::{start_delivery, Delivery};
 pub use self::reload::ReloadSource;
 use self::reload::{hangup_signals, next_hangup};
@@ -163,6 +165,7 @@ impl App {
             &self.queue,
             &self.control,
             &self.drain_metrics,
+            &self.schema,
         )?;
         self.ingest
             .queries()

@@ -105,7 +105,13 @@ impl App {
         if let Some(old) = delivery.take() {
             old.stop(self.config.shutdown.grace).await;
         }
-        match start_delivery(&new, &self.queue, &self.control, &self.drain_metrics) {
+        match start_delivery(
+            &new,
+            &self.queue,
+            &self.control,
+            &self.drain_metrics,
+            &self.schema,
+        ) {
             Ok((d, views)) => {
                 *delivery = Some(d);
                 self.ingest
@@ -134,6 +140,7 @@ impl App {
                     &self.queue,
                     &self.control,
                     &self.drain_metrics,
+                    &self.schema,
                 ) {
                     Ok((d, views)) => {
                         *delivery = Some(d);

@@ -111,6 +111,17 @@ pub const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A healthy drain delivers within a batch linger and a write; an outage is not waited out.
 pub const QUERY_AFTER_TIMEOUT: Duration = Duration::from_secs(5);
 
+// [schema]
+/// Answers a client as influxd would; a missing database or policy is rare and mistaken.
+pub const SCHEMA_ENABLED: bool = true;
+/// A new database made directly on a cluster is known within this; drains hint sooner.
+pub const SCHEMA_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+/// Far above a usual cluster's databases, a few MB of memory at most.
+pub const SCHEMA_MAX_DATABASES: NonZeroUsize = NonZeroUsize::new(10_000).expect("non-zero");
+/// A few policies for each of the databases held.
+pub const SCHEMA_MAX_RETENTION_POLICIES: NonZeroUsize =
+    NonZeroUsize::new(50_000).expect("non-zero");
+
 // [[clusters]]
 /// InfluxDB 1.x is the common deployment and the test target.
 pub const CLUSTER_API: ClusterApi = ClusterApi::V1;

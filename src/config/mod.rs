@@ -36,7 +36,7 @@ pub use model::{
     AdminConfig, BasicAuth, ClusterApi, ClusterAuth, ClusterConfig, ClusterTls, Config,
     Destination, EmbeddedConfig, Fsync, HttpLimits, IngestConfig, KafkaConfig, KafkaProperties,
     LogConfig, LogFormat, QueryConfig, QueueBackend, QueueConfig, RetentionConfig, RetentionPolicy,
-    RouteConfig, ShutdownConfig, TlsConfig, User,
+    RouteConfig, SchemaConfig, ShutdownConfig, TlsConfig, User,
 };
 pub use secret::{is_sensitive_property, Secret};
 

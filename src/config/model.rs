@@ -33,6 +33,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// `[query]`: reads through `/query`.
     pub query: QueryConfig,
+    /// `[schema]`: what the ingest knows of the clusters' databases and retention policies.
+    pub schema: SchemaConfig,
     /// `[[clusters]]`: destination InfluxDB clusters, names unique, in file order.
     pub clusters: Vec<ClusterConfig>,
     /// `[[routes]]`: which writes go to which clusters, in file order.
@@ -473,6 +475,23 @@ pub struct QueryConfig {
     /// How long a read with `X-Fluxroute-After` waits for a cluster to have that write.
     #[serde(serialize_with = "ser_duration")]
     pub after_timeout: Duration,
+}
+
+/// `[schema]`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SchemaConfig {
+    /// Whether the ingest answers from the clusters' schema (database and retention policy
+    /// missing, points beyond retention) as influxd would; off: every write is taken and a
+    /// cluster's refusal is a dead letter.
+    pub enabled: bool,
+    /// Time between two refreshes of a cluster's databases and retention policies.
+    #[serde(serialize_with = "ser_duration")]
+    pub refresh_interval: Duration,
+    /// Databases held per cluster; beyond, the view cannot tell a database is missing.
+    pub max_databases: NonZeroUsize,
+    /// Retention policies held per cluster (over all its databases); beyond, the databases
+    /// left out have no known policies.
+    pub max_retention_policies: NonZeroUsize,
 }
 
 /// `[[clusters]] api`.

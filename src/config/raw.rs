@@ -32,6 +32,7 @@ pub(super) struct RawConfig {
     pub(super) log: Option<Spanned<RawLog>>,
     pub(super) shutdown: Option<Spanned<RawShutdown>>,
     pub(super) query: Option<Spanned<RawQuery>>,
+    pub(super) schema: Option<Spanned<RawSchema>>,
     pub(super) clusters: Option<Vec<Spanned<RawCluster>>>,
     pub(super) routes: Option<Vec<Spanned<RawRoute>>>,
 }
@@ -188,6 +189,16 @@ pub(super) struct RawQuery {
     pub(super) max_lag: Field<String>,
     pub(super) timeout: Field<String>,
     pub(super) after_timeout: Field<String>,
+}
+
+/// `[schema]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(super) struct RawSchema {
+    pub(super) enabled: Field<bool>,
+    pub(super) refresh_interval: Field<String>,
+    pub(super) max_databases: Field<u64>,
+    pub(super) max_retention_policies: Field<u64>,
 }
 
 /// `[[clusters]]`.

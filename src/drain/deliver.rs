@@ -13,6 +13,9 @@ pub(super) struct Deliverer {
     pub(super) dead_letters: Arc<dyn DeadLetterSink>,
     pub(super) create_databases: bool,
     pub(super) metrics: DrainMetrics,
+    /// Told when the cluster says a database or retention policy is missing: its schema view
+    /// is refreshed soon.
+    pub(super) schema_hint: Arc<tokio::sync::Notify>,
 }
 
 pub(super) fn backoff(attempt: u32, after: Option<Duration>) -> Duration {
@@ -163,6 +166,12 @@ impl Deliverer {
                     }
                 },
                 Outcome::DeadLetter { class, reason } => {
+                    if matches!(
+                        class,
+                        ReasonClass::DatabaseNotFound | ReasonClass::RetentionPolicyNotFound
+                    ) {
+                        self.schema_hint.notify_one();
+                    }
                     let letter = self.letter(b, status.unwrap_or(0), class, reason);
                     return self
                         .dead_letter(letter, b.line_count, cancel)
@@ -170,6 +179,7 @@ impl Deliverer {
                         .then_some(None);
                 }
                 Outcome::CreateDatabase => {
+                    self.schema_hint.notify_one();
                     tracing::info!(cluster = %self.cluster, db = %b.db, "database missing; creating it");
                     match self.client.create_database(endpoint, &b.db).await {
                         Ok(a) if a.status == 401 || a.status == 403 => {

@@ -113,6 +113,7 @@ impl Drain {
             dead_letters: queue.dead_letters(),
             create_databases: cluster.create_databases,
             metrics,
+            schema_hint: Arc::new(tokio::sync::Notify::new()),
         });
         Drain {
             cluster,
@@ -130,6 +131,12 @@ impl Drain {
     pub fn with_control(mut self, control: watch::Receiver<ClusterControl>) -> Drain {
         self.control = Some(control);
         self
+    }
+
+    /// Notified when the cluster refuses a write for a missing database or retention policy
+    /// (the cluster's schema refresher listens).
+    pub fn schema_hint(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.deliverer.schema_hint)
     }
 
     /// The consumer group this drain reads with.

@@ -17,6 +17,8 @@ pub struct Encoded {
     /// Lines that failed to parse or that InfluxDB would drop (tag key `time`, only `time`
     /// fields, a field type conflict).
     pub rejected: usize,
+    /// Points older than the retention policy keeps (counted in `rejected` too).
+    pub beyond_retention: usize,
     /// Lines that parsed (enqueued, or dropped by InfluxDB's storage rules). With none accepted
     /// but some parsed, the answer is InfluxDB's storage answer rather than a parse error.
     pub points: usize,
@@ -47,7 +49,30 @@ pub struct Target<'a> {
     pub partitions: u32,
     /// Payload cap of one record.
     pub max_record_bytes: usize,
+    /// Points before this (ns since the epoch) are beyond the retention policy every cluster
+    /// of the write has: dropped, as influxd drops them.
+    pub min_time: Option<i64>,
 }
+
+impl Target<'_> {
+    /// Whether influxd would drop `line` as beyond the retention policy.
+    fn is_beyond_retention(
+        &self,
+        line: &line_protocol::Line<'_>,
+        precision: Precision,
+        receive_nanos: i64,
+    ) -> bool {
+        // A line without a timestamp gets the receive time: never beyond.
+        self.min_time.is_some_and(|min| {
+            line.timestamp.is_some()
+                && line_protocol::timestamp_nanos(line.timestamp, precision, receive_nanos)
+                    .is_ok_and(|ts| ts < min)
+        })
+    }
+}
+
+/// influxd's reason for points beyond the retention policy.
+const BEYOND_RETENTION: &str = "points beyond retention policy";
 
 /// The partition of a line: a series always lands on the same partition of a given db/rp, so it
 /// keeps its order in the queue.
@@ -109,10 +134,13 @@ pub fn encode(
     if !conflict {
         return encoded;
     }
+    // Points beyond retention never reach influxd's storage: they take no part in conflicts.
     let points: Vec<_> = items(body, precision)
         .filter_map(|item| match item {
-            Item::Point(line) => Some((line, line_protocol::drop_reason(&line))),
-            Item::Refused(_) => None,
+            Item::Point(line) if !target.is_beyond_retention(&line, precision, receive_nanos) => {
+                Some((line, line_protocol::drop_reason(&line)))
+            }
+            Item::Point(_) | Item::Refused(_) => None,
         })
         .collect();
     let verdict = line_protocol::settle(&points);
@@ -150,7 +178,14 @@ fn pack(
                 continue;
             }
         };
-        let point = out.points;
+        if target.is_beyond_retention(&line, precision, receive_nanos) {
+            out.points += 1;
+            out.rejected += 1;
+            out.beyond_retention += 1;
+            push_line_error(&mut out.line_errors, BEYOND_RETENTION);
+            continue;
+        }
+        let point = out.points - out.beyond_retention;
         out.points += 1;
         if let Some(reason) = outcome.record_line(&line) {
             push_line_error(&mut out.line_errors, reason);
@@ -207,6 +242,14 @@ fn pack(
         outcome.apply(v);
     }
     out.error = outcome.error_message();
+    // influxd maps points to shards (dropping those beyond retention) before its storage
+    // checks: a storage drop's answer wins, else the retention drop's, which hides parse errors.
+    if out.beyond_retention > 0 && outcome.dropped() == 0 {
+        out.error = Some(format!(
+            "partial write: {BEYOND_RETENTION} dropped={}",
+            out.beyond_retention
+        ));
+    }
     (out, conflict)
 }
 
@@ -220,6 +263,7 @@ mod tests {
             rp: "",
             partitions,
             max_record_bytes: max,
+            min_time: None,
         }
     }
 
@@ -320,6 +364,82 @@ mod tests {
         assert!(e.records.is_empty());
         assert_eq!((e.accepted, e.rejected, e.points), (0, 4, 4));
         assert_eq!(e.error.unwrap(), "field type conflict");
+    }
+
+    #[test]
+    fn points_beyond_retention_are_dropped_as_influxd_does() {
+        let old_target = Target {
+            min_time: Some(100),
+            ..target(1, 1 << 20)
+        };
+        // Checked on influxd 1.6.7: the old point is dropped and counted, the others stored.
+        let e = encode(
+            b"m v=1 50\nm v=2 150\nm v=3\n",
+            Precision::Nanosecond,
+            200,
+            old_target,
+        );
+        assert_eq!((e.accepted, e.rejected, e.beyond_retention), (2, 1, 1));
+        assert_eq!(
+            e.error.as_deref(),
+            Some("partial write: points beyond retention policy dropped=1")
+        );
+        // Parse errors are not mentioned then; all points old: nothing stored, same answer.
+        let e = encode(
+            b"m v=1 50\nbad\nm v=2 60\n",
+            Precision::Nanosecond,
+            200,
+            old_target,
+        );
+        assert_eq!((e.accepted, e.rejected, e.points), (0, 3, 2));
+        assert_eq!(
+            e.error.as_deref(),
+            Some("partial write: points beyond retention policy dropped=2")
+        );
+        // A storage drop among the kept points wins, with its own count; an old point with a
+        // `time` tag is beyond retention, never reaching the storage checks.
+        let e = encode(
+            b"m v=1 50\nm,time=1 v=2 150\nm v=3 160\n",
+            Precision::Nanosecond,
+            200,
+            old_target,
+        );
+        assert_eq!((e.accepted, e.rejected, e.beyond_retention), (1, 2, 1));
+        assert_eq!(
+            e.error.as_deref(),
+            Some(
+                "partial write: invalid tag key: input tag \"time\" on measurement \"m\" is invalid dropped=1"
+            )
+        );
+        let e = encode(
+            b"m,time=1 v=2 50\nm v=3 160\n",
+            Precision::Nanosecond,
+            200,
+            old_target,
+        );
+        assert_eq!(
+            e.error.as_deref(),
+            Some("partial write: points beyond retention policy dropped=1")
+        );
+        // An old point takes no part in a field type conflict.
+        let e = encode(
+            b"m v=1i 50\nm v=2 160\n",
+            Precision::Nanosecond,
+            200,
+            old_target,
+        );
+        assert_eq!((e.accepted, e.beyond_retention), (1, 1));
+        let e = encode(
+            b"m v=1i 150\nm v=2 50\nm v=3i 160\n",
+            Precision::Nanosecond,
+            200,
+            old_target,
+        );
+        assert_eq!((e.accepted, e.beyond_retention), (2, 1));
+        assert_eq!(
+            e.error.as_deref(),
+            Some("partial write: points beyond retention policy dropped=1")
+        );
     }
 
     #[test]

@@ -29,8 +29,10 @@ pub enum ApiError {
     InvalidPrecision(String),
     /// `consistency` not one of any/one/quorum/all.
     InvalidConsistency,
-    /// No route covers the database.
+    /// No route covers the database, or no cluster it goes to has it (and none creates it).
     DatabaseNotFound(String),
+    /// No cluster the write goes to has the named retention policy (influxd answers 500).
+    RetentionPolicyNotFound(String),
     /// Auth is on and the request carries no credentials.
     CredentialsMissing,
     /// The credentials match no user.
@@ -103,6 +105,7 @@ impl ApiError {
             ApiError::Overloaded { .. } | ApiError::QueueUnavailable { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            ApiError::RetentionPolicyNotFound(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -131,6 +134,7 @@ impl ApiError {
             }
             ApiError::InvalidConsistency => "invalid consistency level".into(),
             ApiError::DatabaseNotFound(db) => format!("database not found: {db:?}"),
+            ApiError::RetentionPolicyNotFound(rp) => format!("retention policy not found: {rp}"),
             ApiError::CredentialsMissing => "unable to parse authentication credentials".into(),
             ApiError::AuthorizationFailed => "authorization failed".into(),
             ApiError::Forbidden { user, db } => {
@@ -264,6 +268,9 @@ mod tests {
             ApiError::DatabaseNotFound("x".into()).message(),
             "database not found: \"x\""
         );
+        let rp = ApiError::RetentionPolicyNotFound("zz".into());
+        assert_eq!(rp.message(), "retention policy not found: zz");
+        assert_eq!(rp.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(
             ApiError::Forbidden {
                 user: "u".into(),

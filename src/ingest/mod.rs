@@ -38,6 +38,8 @@ use crate::query::statement::{self, Statement};
 use crate::query::{self, QueryRouter};
 use crate::queue::{OutgoingRecord, Producer, RecordMeta};
 use crate::route::RouteTable;
+use crate::schema::view::Decision;
+use crate::schema::SchemaViews;
 
 use self::auth::Authenticator;
 use self::encode::Target;
@@ -79,6 +81,7 @@ pub struct Ingest {
     accepting: AtomicBool,
     health: Mutex<Option<(Instant, Result<(), String>)>>,
     queries: Arc<QueryRouter>,
+    schema: Arc<SchemaViews>,
 }
 
 impl Ingest {
@@ -90,6 +93,7 @@ impl Ingest {
         settings: IngestSettings,
         metrics: IngestMetrics,
         queries: Arc<QueryRouter>,
+        schema: Arc<SchemaViews>,
     ) -> Ingest {
         Ingest {
             producer,
@@ -101,6 +105,7 @@ impl Ingest {
             accepting: AtomicBool::new(true),
             health: Mutex::new(None),
             queries,
+            schema,
         }
     }
 
@@ -123,6 +128,25 @@ impl Ingest {
         self.routes
             .read()
             .map_or_else(|p| Arc::clone(&p.into_inner()), |r| Arc::clone(&r))
+    }
+
+    /// What the clusters' schema views say of a write of `db`/`rp`; a database no cluster has
+    /// (and none creates) is influxd's 404, answered before the body is read, as influxd does.
+    fn decide(&self, routes: &RouteTable, db: &str, rp: &str) -> Result<Decision, ApiError> {
+        let decision = self.schema.snapshot().decide(routes, db, rp);
+        if decision == Decision::DatabaseNotFound {
+            self.schema_answer("database_not_found");
+            return Err(ApiError::DatabaseNotFound(db.to_owned()));
+        }
+        Ok(decision)
+    }
+
+    fn schema_answer(&self, answer: &str) {
+        self.schema
+            .metrics()
+            .answers
+            .with_label_values(&[answer])
+            .inc();
     }
 
     fn auth(&self) -> Arc<Authenticator> {
@@ -303,6 +327,8 @@ struct WriteRequest {
     dialect: Dialect,
     /// The v1 `consistency` parameter is absent or a level influxd knows.
     consistency_valid: bool,
+    /// What the clusters' schema views say of it.
+    schema: Decision,
 }
 
 async fn write_v1(
@@ -325,9 +351,12 @@ async fn write_v1(
         let precision_param = p.get("precision").map_or("", String::as_str);
         let precision = Precision::from_v1(precision_param)
             .ok_or_else(|| ApiError::InvalidPrecision(precision_param.to_owned()))?;
-        if !ingest.routes().covers_database(db) {
+        let routes = ingest.routes();
+        if !routes.covers_database(db) {
             return Err(ApiError::DatabaseNotFound(db.clone()));
         }
+        let rp = p.get("rp").cloned().unwrap_or_default();
+        let schema = ingest.decide(&routes, db, &rp)?;
         ingest.auth().authorize(
             p.get("u").map(String::as_str),
             p.get("p").map(String::as_str),
@@ -346,10 +375,11 @@ async fn write_v1(
             });
         Ok(WriteRequest {
             db: db.clone(),
-            rp: p.get("rp").cloned().unwrap_or_default(),
+            rp,
             precision,
             dialect: Dialect::V1,
             consistency_valid,
+            schema,
         })
     })();
     match prepared {
@@ -381,9 +411,11 @@ async fn write_v2(
         if db.is_empty() {
             return Err(ApiError::BucketRequired);
         }
-        if !ingest.routes().covers_database(&db) {
+        let routes = ingest.routes();
+        if !routes.covers_database(&db) {
             return Err(ApiError::DatabaseNotFound(db));
         }
+        let schema = ingest.decide(&routes, &db, &rp)?;
         ingest.auth().authorize(None, None, &headers, &db)?;
         Ok(WriteRequest {
             db,
@@ -391,6 +423,7 @@ async fn write_v2(
             precision,
             dialect: Dialect::V2,
             consistency_valid: true,
+            schema,
         })
     })();
     match prepared {
@@ -460,13 +493,20 @@ async fn write_body(
         raw
     };
     ingest.metrics.bytes.inc_by(data.len() as u64);
+    let now = receive_nanos();
+    let keep = match req.schema {
+        Decision::Accept { keep } => keep,
+        Decision::DatabaseNotFound | Decision::RetentionPolicyNotFound => None,
+    };
     let target = Target {
         db: &req.db,
         rp: &req.rp,
         partitions: ingest.producer.partitions(),
         max_record_bytes: ingest.producer.max_record_bytes(),
+        // influxd drops points older than the policy's duration before its receive time.
+        min_time: keep.map(|k| now.saturating_sub(i64::try_from(k.as_nanos()).unwrap_or(i64::MAX))),
     };
-    let encoded = encode::encode(&data, req.precision, receive_nanos(), target);
+    let encoded = encode::encode(&data, req.precision, now, target);
     let lines = &ingest.metrics.lines;
     lines
         .with_label_values(&["rejected"])
@@ -482,6 +522,21 @@ async fn write_body(
             .inc_by(encoded.accepted as u64);
         return Err(ApiError::InvalidConsistency);
     }
+    if req.schema == Decision::RetentionPolicyNotFound {
+        // As influxd: a body without a valid line answers its parse error; otherwise nothing is
+        // written (even from an empty body) and the policy is missing.
+        if let Some(message) = encoded.error.filter(|_| encoded.points == 0) {
+            return Err(ApiError::Parse(message));
+        }
+        lines
+            .with_label_values(&["rejected"])
+            .inc_by(encoded.accepted as u64);
+        ingest.schema_answer("retention_policy_not_found");
+        return Err(ApiError::RetentionPolicyNotFound(req.rp.clone()));
+    }
+    if encoded.beyond_retention > 0 {
+        ingest.schema_answer("beyond_retention");
+    }
     let Some(message) = encoded.error else {
         *written = ingest.enqueue(encoded.records).await?;
         lines
@@ -489,15 +544,17 @@ async fn write_body(
             .inc_by(encoded.accepted as u64);
         return Ok(());
     };
-    if req.dialect == Dialect::V2 {
-        // v2 rejects the whole batch on any bad line.
+    if req.dialect == Dialect::V2 && encoded.rejected > encoded.beyond_retention {
+        // v2 rejects the whole batch on any bad line (points beyond retention are not bad
+        // lines: they are dropped and the others kept, as influxd does).
         lines
             .with_label_values(&["rejected"])
             .inc_by(encoded.accepted as u64);
         return Err(ApiError::Parse(encoded.line_errors));
     }
     // Only parse errors: influxd's plain answer. Points that all fell to influxd's storage rules
-    // (a `time` tag, a field type conflict) get its answer too, with fluxroute's dropped count.
+    // (a `time` tag, a field type conflict, beyond retention) get its answer too, with
+    // fluxroute's dropped count.
     if encoded.points == 0 {
         return Err(ApiError::Parse(message));
     }
@@ -666,6 +723,10 @@ async fn run_query(
         })
         .collect();
     let written = ingest.enqueue(records).await?;
+    let routes = ingest.routes();
+    for d in &changes {
+        ingest.schema.applied(d, &written, &routes);
+    }
     let results: Vec<serde_json::Value> = (0..changes.len())
         .map(|i| serde_json::json!({ "statement_id": i }))
         .collect();

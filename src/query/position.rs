@@ -34,6 +34,13 @@ impl Position {
         }
     }
 
+    /// Takes the highest offset per partition of `self` and `other`.
+    pub fn merge(&mut self, other: &Position) {
+        for (&partition, &offset) in &other.0 {
+            self.extend(&[(partition, offset)]);
+        }
+    }
+
     /// Nothing was written.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

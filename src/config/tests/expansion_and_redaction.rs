@@ -256,9 +256,9 @@ fn redacted_json_shape_mirrors_the_file() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys.len(), 8);
+    assert_eq!(keys.len(), 9);
     for key in [
-        "ingest", "queue", "admin", "log", "shutdown", "query", "clusters", "routes",
+        "ingest", "queue", "admin", "log", "shutdown", "query", "schema", "clusters", "routes",
     ] {
         assert!(keys.contains(&key), "{key}");
     }

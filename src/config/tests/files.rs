@@ -71,7 +71,9 @@ fn load_uses_the_path_as_origin() {
 fn example_uses_the_defaults() {
     let example = load(&config_dir().join("fluxroute.example.toml"), &example_env()).unwrap();
     let (example, defaults) = (example.redacted_json(), ok("").redacted_json());
-    for section in ["ingest", "queue", "admin", "log", "shutdown", "query"] {
+    for section in [
+        "ingest", "queue", "admin", "log", "shutdown", "query", "schema",
+    ] {
         let mut example = example[section].clone();
         let mut defaults = defaults[section].clone();
         // The example shows one property; the default is none.
@@ -144,6 +146,7 @@ fn example_documents_every_option() {
         "[log]",
         "[shutdown]",
         "[query]",
+        "[schema]",
         "[[clusters]]",
         "[[routes]]",
     ];
@@ -157,7 +160,7 @@ fn example_documents_every_option() {
             checked += 1;
         }
     }
-    assert!(checked >= 63, "only {checked} keys checked");
+    assert!(checked >= 67, "only {checked} keys checked");
 }
 
 #[test]

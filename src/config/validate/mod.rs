@@ -19,12 +19,12 @@ use super::endpoint::{BrokerAddr, Endpoint, Scheme};
 use super::model::{
     AdminConfig, BasicAuth, ClusterApi, ClusterAuth, ClusterConfig, ClusterTls, Config,
     EmbeddedConfig, HttpLimits, IngestConfig, KafkaConfig, KafkaProperties, LogConfig, QueryConfig,
-    QueueConfig, RetentionConfig, RouteConfig, ShutdownConfig, TlsConfig, User,
+    QueueConfig, RetentionConfig, RouteConfig, SchemaConfig, ShutdownConfig, TlsConfig, User,
 };
 use super::raw::{
     at, child, Field, LineIndex, List, RawAdmin, RawCluster, RawConfig, RawEmbedded, RawIngest,
-    RawKafka, RawLog, RawQuery, RawQueue, RawRetention, RawRoute, RawShutdown, RawTls, RawUser,
-    SpanProblem,
+    RawKafka, RawLog, RawQuery, RawQueue, RawRetention, RawRoute, RawSchema, RawShutdown, RawTls,
+    RawUser, SpanProblem,
 };
 use super::secret::Secret;
 
@@ -107,6 +107,7 @@ pub(super) fn validate(
     let log = ctx.log(raw.log);
     let shutdown = ctx.shutdown(raw.shutdown);
     let query = ctx.query(raw.query);
+    let schema = ctx.schema(raw.schema);
     let clusters = ctx.clusters(raw.clusters.unwrap_or_default());
     let routes = ctx.routes(raw.routes.unwrap_or_default(), &clusters);
     let config = Config {
@@ -116,6 +117,7 @@ pub(super) fn validate(
         log,
         shutdown,
         query,
+        schema,
         clusters: clusters.clusters,
         routes,
     };

@@ -425,6 +425,29 @@ impl Ctx<'_> {
         }
     }
 
+    pub(super) fn schema(&mut self, raw: Option<Spanned<RawSchema>>) -> SchemaConfig {
+        let (_, raw) = section(raw);
+        SchemaConfig {
+            enabled: raw.enabled.map_or(d::SCHEMA_ENABLED, Spanned::into_inner),
+            refresh_interval: self.duration(
+                "schema.refresh_interval",
+                &raw.refresh_interval,
+                d::SCHEMA_REFRESH_INTERVAL,
+                false,
+            ),
+            max_databases: self.nonzero_usize(
+                "schema.max_databases",
+                &raw.max_databases,
+                d::SCHEMA_MAX_DATABASES,
+            ),
+            max_retention_policies: self.nonzero_usize(
+                "schema.max_retention_policies",
+                &raw.max_retention_policies,
+                d::SCHEMA_MAX_RETENTION_POLICIES,
+            ),
+        }
+    }
+
     pub(super) fn shutdown(&mut self, raw: Option<Spanned<RawShutdown>>) -> ShutdownConfig {
         let (_, raw) = section(raw);
         ShutdownConfig {
