@@ -237,6 +237,23 @@ async fn reads_answer_as_influxd_does_for_real_clients() {
     );
     assert_eq!(through.text().await.unwrap(), direct.text());
 
+    // Schema changes answered as influxd answers them: with GET (deprecated, a warning), and
+    // without the database a statement needs (an error in its results; later ones not run).
+    for (method, q) in [
+        ("GET", "CREATE DATABASE fresh"),
+        ("POST", "DROP MEASUREMENT m"),
+    ] {
+        let path = format!("/query?q={}", support::influxd::url_encode(q));
+        let through = support::http_client()
+            .request(method.parse().unwrap(), format!("{}{path}", fr.url()))
+            .send()
+            .await
+            .unwrap();
+        let direct = a.request(method, &path, &[]).unwrap();
+        assert_eq!(through.status().as_u16(), direct.status, "{q}");
+        assert_eq!(through.text().await.unwrap(), direct.text(), "{method} {q}");
+    }
+
     // What fluxroute refuses, with a clear error.
     for (q, says) in [
         (

@@ -51,13 +51,21 @@ async fn run_query(
     }
     let mut reads = Vec::new();
     let mut changes = Vec::new();
-    for s in &statements {
-        match statement::classify(s, db).map_err(|e| ApiError::Query(e.to_string()))? {
-            Statement::Read(r) => reads.push(r),
-            Statement::Ddl(d) => changes.push(d),
+    // influxd runs statements in order: one that needs a database and has none fails in its
+    // results (`database not found: `), and those after it are "not executed".
+    let mut failed_at = None;
+    for (i, s) in statements.iter().enumerate() {
+        match statement::classify(s, db) {
+            Ok(Statement::Read(r)) => reads.push(r),
+            Ok(Statement::Ddl(d)) => changes.push(d),
+            Err(statement::Refusal::DatabaseRequired) => {
+                failed_at = Some(i);
+                break;
+            }
+            Err(e) => return Err(ApiError::Query(e.to_string())),
         }
     }
-    if !reads.is_empty() && !changes.is_empty() {
+    if !reads.is_empty() && (!changes.is_empty() || failed_at.is_some()) {
         return Err(ApiError::Query(
             "a query may not mix reads and schema changes: send the schema changes apart".into(),
         ));
@@ -93,6 +101,7 @@ async fn run_query(
         };
         return Ok(ingest.queries.read(&read).await);
     }
+    auth.authenticate(user, password, headers)?;
     for d in &changes {
         auth.authorize(user, password, headers, &d.db)?;
     }
@@ -118,16 +127,54 @@ async fn run_query(
     for d in &changes {
         ingest.schema.applied(d, &written, &routes);
     }
-    let results: Vec<serde_json::Value> = (0..changes.len())
-        .map(|i| serde_json::json!({ "statement_id": i }))
-        .collect();
-    let mut resp = (
-        StatusCode::OK,
-        axum::Json(serde_json::json!({ "results": results })),
-    )
-        .into_response();
+    let mut resp = schema_change_answer(
+        &statements,
+        changes.len(),
+        failed_at,
+        *method == Method::GET,
+    );
     with_position(&mut resp, &written);
     Ok(resp)
+}
+
+/// influxd's answer to schema changes, in its key order: each statement's id; a statement sent
+/// with GET gets influxd's deprecation warning; the one that failed for want of a database its
+/// error, and those after it `not executed`.
+fn schema_change_answer(
+    statements: &[&str],
+    done: usize,
+    failed_at: Option<usize>,
+    get: bool,
+) -> Response {
+    let text = |s: &str| serde_json::Value::from(s).to_string();
+    let results: Vec<String> = (0..statements.len())
+        .map(|i| match failed_at {
+            Some(f) if i == f => {
+                format!(r#"{{"statement_id":{i},"error":"database not found: "}}"#)
+            }
+            Some(f) if i > f => format!(r#"{{"statement_id":{i},"error":"not executed"}}"#),
+            _ if get && i < done => {
+                let warning = format!(
+                    "deprecated use of '{}' in a read only context, please use a POST request instead",
+                    statements[i]
+                );
+                format!(
+                    r#"{{"statement_id":{i},"messages":[{{"level":"warning","text":{}}}]}}"#,
+                    text(&warning)
+                )
+            }
+            _ => format!(r#"{{"statement_id":{i}}}"#),
+        })
+        .collect();
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        format!("{{\"results\":[{}]}}\n", results.join(",")),
+    )
+        .into_response()
 }
 
 /// `POST /api/v2/query`: a Flux query, passed on to one cluster that holds its bucket's
