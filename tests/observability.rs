@@ -406,13 +406,26 @@ async fn wait_series(prom: &Prometheus, expr: &str, within: Duration) {
 
 /// Writes a field type conflict across two requests (each is fine alone; both clusters
 /// dead-letter the second) and a line InfluxDB would refuse (rejected, answered 400); waits
-/// until both clusters dead-lettered.
+/// until both clusters dead-lettered. The conflict goes to a retention policy other than the
+/// default, whose field types the schema views do not hold: fluxroute takes both requests.
 async fn write_refused_lines(fr: &Fluxroute, measurement: &str, dead_letters: f64) {
+    for q in [
+        "CREATE DATABASE conflicts",
+        "CREATE RETENTION POLICY other ON conflicts DURATION 0s REPLICATION 1",
+    ] {
+        let created = support::http_client()
+            .post(format!("{}/query", fr.url()))
+            .form(&[("q", q)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 200);
+    }
     for body in [
         format!("{measurement},host=x v=1i 1000\n"),
         format!("{measurement},host=x v=1.5 2000\n"),
     ] {
-        assert_eq!(post_write(fr, "conflicts", &body).await, 204);
+        assert_eq!(post_write(fr, "conflicts&rp=other", &body).await, 204);
     }
     assert_eq!(
         post_write(fr, "conflicts", "not line protocol\n").await,
