@@ -296,8 +296,11 @@ impl SchemaViews {
         if fields.is_empty() {
             return;
         }
-        self.update(|state| {
+        // Published only when a cluster's view changed: a stream of fields beyond the cap
+        // costs a lock, not a new snapshot.
+        self.update_if(|state| {
             let max = state.settings.max_fields;
+            let mut added = 0;
             for c in &mut state.clusters {
                 let Some(name) = routes.database_on(&c.name, db) else {
                     continue;
@@ -309,9 +312,12 @@ impl SchemaViews {
                     continue;
                 }
                 for (m, k, ty) in fields {
-                    c.fields_held += d.learn(m, k, *ty, max.saturating_sub(c.fields_held));
+                    let n = d.learn(m, k, *ty, max.saturating_sub(c.fields_held));
+                    c.fields_held += n;
+                    added += n;
                 }
             }
+            added > 0
         });
     }
 
@@ -409,10 +415,20 @@ impl SchemaViews {
 
     /// Changes the state and publishes the views that follow from it.
     fn update(&self, change: impl FnOnce(&mut State)) {
+        self.update_if(|state| {
+            change(state);
+            true
+        });
+    }
+
+    /// Changes the state and, when `change` says it changed a view, publishes the views.
+    fn update_if(&self, change: impl FnOnce(&mut State) -> bool) {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
-        change(&mut state);
+        if !change(&mut state) {
+            return;
+        }
         let max = state.settings.max_databases;
         let snapshot = Snapshot {
             enabled: state.settings.enabled,
@@ -727,5 +743,36 @@ mod tests {
         assert_eq!(decide(), Decision::Accept { keep: None });
         v.refreshed("a", refreshed(&[], Some(1000)));
         assert_eq!(decide(), Decision::DatabaseNotFound);
+    }
+
+    #[test]
+    fn accepted_fields_are_stored_until_the_next_refresh_within_the_cap() {
+        let (v, r) = (views(), routes());
+        let stored = |m: &[u8], k: &[u8]| {
+            let (_, f) = v.snapshot().decide_write(&r, "x", "");
+            f.and_then(|f| crate::line_protocol::StoredFields::stored(&f, m, k))
+        };
+        let field = |k: &str| (b"m".to_vec(), k.as_bytes().to_vec(), FieldType::Float);
+        v.learned(&r, "x", "", &[field("a")]);
+        assert_eq!(stored(b"m", b"a"), None, "unknown view: nothing learned");
+        v.refreshed("a", refreshed(&["x"], Some(0)));
+        let many: Vec<_> = (0..12).map(|i| field(&format!("f{i}"))).collect();
+        v.learned(&r, "x", "", &many);
+        assert_eq!(stored(b"m", b"f0"), Some(FieldType::Float));
+        assert_eq!(stored(b"m", b"f9"), Some(FieldType::Float));
+        assert_eq!(stored(b"m", b"f10"), None, "beyond max_fields");
+        assert_eq!(v.report("a").unwrap().fields, 10);
+        // The cluster's answer replaces what was learned.
+        v.refreshed("a", refreshed(&["x"], Some(0)));
+        assert_eq!(stored(b"m", b"f0"), None);
+        let Ok(Statement::Ddl(drop)) = statement::classify("DROP MEASUREMENT m", "x") else {
+            panic!("a schema change");
+        };
+        v.applied(&drop, &Position::of(&[(0, 5)]), &r);
+        v.learned(&r, "x", "", &[field("a")]);
+        assert!(
+            v.snapshot().decide_write(&r, "x", "").1.is_none(),
+            "fields unknown"
+        );
     }
 }
