@@ -19,12 +19,15 @@
 //!   are then not mentioned. Field keys and measurement names are compared unescaped; a field
 //!   named `time` is ignored; the same key in another measurement is no conflict.
 //!
-//! fluxroute sees neither a cluster's shards nor its stored field types, so it answers as influxd
-//! answers a write into a shard that exists and holds none of the request's fields with another
-//! type (the steady state of a database being written to), with every point of the request in
-//! that shard. Where influxd would answer otherwise — the write that creates a shard (plain
-//! `field type conflict`, nothing written), a field stored earlier with another type, points in
-//! several shards — the cluster's own answer is the drain's, as before.
+//! fluxroute does not see a cluster's shards, so it answers as influxd answers a write into a
+//! shard that exists, with every point of the request in that shard (the steady state of a
+//! database being written to). The fields stored before the write are those the caller knows
+//! ([`StoredFields`], from the schema views; none without them): [`settle_with`] validates the
+//! first attempt against them, and a point whose field is stored with another type is dropped
+//! (`partial write: field type conflict: …`, also when it is the only point). Where influxd
+//! would answer otherwise — the write that creates a shard (plain `field type conflict`, nothing
+//! written), a stored field fluxroute does not know, points in several shards — the cluster's
+//! own answer is the drain's, as before.
 //!
 //! Cost: the scanner gives each line a hash of its measurement, field keys and value types
 //! ([`Line::field_shape`]); a request looks at the fields of a line only when that shape is new
