@@ -154,25 +154,43 @@ fn bench(c: &mut Criterion) {
     });
 
     // The ingest's whole pure path: validation, influxd's storage checks (drops, field type
-    // conflicts), normalization and packing into per-partition records.
-    g.bench_function("fluxroute_ingest_encode", |b| {
-        let target = Target {
-            db: "telegraf",
-            rp: "",
-            partitions: 12,
-            max_record_bytes: 1_000_000,
-            min_time: None,
-        };
-        b.iter(|| {
-            let e = encode::encode(
-                black_box(&body),
-                lp::Precision::Nanosecond,
-                1_700_000_000_123_456_789,
-                target,
-            );
-            (e.accepted, e.records.len())
-        })
-    });
+    // conflicts), normalization and packing into per-partition records; then the same with
+    // every field of the body already stored on the clusters (the steady state with known
+    // schema views: each new field shape is also checked against them).
+    let mut stored = lp::FieldMap::new();
+    for line in lp::lines(&body).flatten() {
+        let fields = stored.entry(line.measurement().to_vec()).or_default();
+        for (key, value) in lp::field_pairs(line.fields()) {
+            if let Some(ty) = lp::FieldType::of_value(value) {
+                fields.insert(key.to_vec(), ty);
+            }
+        }
+    }
+    let variants: [(&str, Option<&dyn lp::StoredFields>); 2] = [
+        ("fluxroute_ingest_encode", None),
+        ("fluxroute_ingest_encode_stored_fields", Some(&stored)),
+    ];
+    for (name, stored) in variants {
+        g.bench_function(name, |b| {
+            let target = Target {
+                db: "telegraf",
+                rp: "",
+                partitions: 12,
+                max_record_bytes: 1_000_000,
+                min_time: None,
+                stored,
+            };
+            b.iter(|| {
+                let e = encode::encode(
+                    black_box(&body),
+                    lp::Precision::Nanosecond,
+                    1_700_000_000_123_456_789,
+                    target,
+                );
+                (e.accepted, e.records.len())
+            })
+        });
+    }
 
     g.bench_function("influxdb_line_protocol_parse_lines", |b| {
         b.iter(|| {

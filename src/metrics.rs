@@ -546,22 +546,26 @@ pub struct SchemaMetrics {
     pub databases: IntGaugeVec,
     /// Retention policies held in a cluster's view, by cluster.
     pub retention_policies: IntGaugeVec,
-    /// Databases and retention policies a refresh found beyond the caps and did not hold, by
-    /// cluster and kind (`database`, `retention_policy`).
+    /// Field types held in a cluster's view after its last refresh, by cluster.
+    pub fields: IntGaugeVec,
+    /// Databases, retention policies and field types a refresh found beyond the caps and did
+    /// not hold, by cluster and kind (`database`, `retention_policy`, `field`).
     pub dropped: IntCounterVec,
     /// Refreshes of a cluster's view, by cluster and outcome (`ok`, `error`).
     pub refreshes: IntCounterVec,
     /// Writes answered from the views, by answer (`database_not_found`,
-    /// `retention_policy_not_found`, `beyond_retention`).
+    /// `retention_policy_not_found`, `beyond_retention`, `field_type_conflict`: a field type
+    /// conflict decided with the clusters' stored field types known).
     pub answers: IntCounterVec,
 }
 
 impl SchemaMetrics {
     /// Every answer label, for series that exist at 0 from start-up.
-    pub const ANSWERS: [&'static str; 3] = [
+    pub const ANSWERS: [&'static str; 4] = [
         "database_not_found",
         "retention_policy_not_found",
         "beyond_retention",
+        "field_type_conflict",
     ];
 
     /// Creates and registers the schema families.
@@ -579,10 +583,16 @@ impl SchemaMetrics {
                 "Retention policies held in a cluster's schema view",
                 &["cluster"],
             ),
+            fields: gauge_vec(
+                registry,
+                "fluxroute_schema_fields",
+                "Field types held in a cluster's schema view after its last refresh",
+                &["cluster"],
+            ),
             dropped: counter_vec(
                 registry,
                 "fluxroute_schema_dropped_total",
-                "Databases and retention policies beyond the caps, not held in the view",
+                "Databases, retention policies and field types beyond the caps, not held in the view",
                 &["cluster", "kind"],
             ),
             refreshes: counter_vec(
@@ -608,7 +618,8 @@ impl SchemaMetrics {
     pub fn start_cluster(&self, cluster: &str) {
         self.databases.with_label_values(&[cluster]);
         self.retention_policies.with_label_values(&[cluster]);
-        for kind in ["database", "retention_policy"] {
+        self.fields.with_label_values(&[cluster]);
+        for kind in ["database", "retention_policy", "field"] {
             self.dropped.with_label_values(&[cluster, kind]);
         }
         for outcome in ["ok", "error"] {

@@ -186,7 +186,13 @@ async fn a_field_type_conflict_is_dead_lettered_and_later_batches_flow() {
     let broker = Broker::start(Storage::Memory);
     let a = Influxd::start().unwrap();
     a.query("CREATE DATABASE d").unwrap();
-    let fr = Fluxroute::start(&config(&broker, &cluster("a", &a, ""), &["a"])).await;
+    // The cluster's own refusal is under test: no schema views, which would answer the
+    // conflict at the ingest (tests/schema.rs).
+    let toml = format!(
+        "{}\n[schema]\nenabled = false\n",
+        config(&broker, &cluster("a", &a, ""), &["a"])
+    );
+    let fr = Fluxroute::start(&toml).await;
     write(&fr, "d", "m,host=x v=1i 1000\n").await;
     wait_for_points(
         &a,

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use catalogue::*;
+use catalogue::{catalogue_mismatches, documented_families, parse_exposition};
 use fluxroute::influx::{ReasonClass, RetryClass};
 use fluxroute::loadgen::{run, LoadgenArgs};
 use serde_json::Value;
@@ -42,7 +42,127 @@ fn require_bin(path: &str) {
 }
 
 // ------------------------------------------------------------------------------------------
-// The metrics catalogue and the Prometheus text format.
+// PromQL expressions of the dashboards.
+
+/// Every PromQL expression of a dashboard: `(where, expr)` for panel targets, annotations and
+/// query variables (`label_values(m, l)` becomes `group by (l) (m)`).
+fn dashboard_queries(file: &str) -> Vec<(String, String)> {
+    let dash: Value = serde_json::from_str(&read(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let mut out = Vec::new();
+    collect_exprs(&dash, file, &mut out);
+    for v in dash["templating"]["list"].as_array().unwrap() {
+        if v["type"] != "query" {
+            continue;
+        }
+        let q = v["query"]["query"]
+            .as_str()
+            .or(v["query"].as_str())
+            .unwrap_or_else(|| panic!("{file}: variable {} has no query", v["name"]));
+        let inner = q
+            .strip_prefix("label_values(")
+            .and_then(|r| r.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("{file}: variable query {q:?} is not label_values(...)"));
+        let (metric, label) = inner.rsplit_once(',').unwrap();
+        out.push((
+            format!("{file} variable {}", v["name"]),
+            format!("group by ({}) ({})", label.trim(), metric.trim()),
+        ));
+    }
+    out
+}
+
+fn collect_exprs(v: &Value, at: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(m) => {
+            let here = m
+                .get("title")
+                .or_else(|| m.get("name"))
+                .and_then(Value::as_str)
+                .map_or_else(|| at.to_owned(), |t| format!("{at} / {t}"));
+            for (k, child) in m {
+                match (k.as_str(), child) {
+                    ("expr", Value::String(e)) => out.push((here.clone(), e.clone())),
+                    _ => collect_exprs(child, &here, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|c| collect_exprs(c, at, out)),
+        _ => {}
+    }
+}
+
+/// Replaces Grafana's variables as Grafana would for one selection; panics on any left over.
+fn substitute(expr: &str, vars: &[(&str, &str)]) -> String {
+    let mut s = expr.to_owned();
+    // Longest names first so `$__rate_interval` is not cut by a shorter one.
+    let mut vars = vars.to_vec();
+    vars.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+    for (k, v) in vars {
+        s = s
+            .replace(&format!("${{{k}}}"), v)
+            .replace(&format!("${k}"), v);
+    }
+    assert!(!s.contains('$'), "unknown template variable left in {s:?}");
+    s
+}
+
+/// Metric names a PromQL expression mentions that start with `fluxroute_` (string literals
+/// skipped, so label values never count).
+fn fluxroute_metric_names(expr: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut chars = expr.chars().peekable();
+    let mut word = String::new();
+    let mut flush = |word: &mut String| {
+        if word.starts_with("fluxroute_") {
+            names.insert(std::mem::take(word));
+        }
+        word.clear();
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '\'' | '`' => {
+                flush(&mut word);
+                let mut escaped = false;
+                for d in chars.by_ref() {
+                    match d {
+                        '\\' if !escaped => escaped = true,
+                        d if d == c && !escaped => break,
+                        _ => escaped = false,
+                    }
+                }
+            }
+            c if c.is_ascii_alphanumeric() || c == '_' || c == ':' => word.push(c),
+            _ => flush(&mut word),
+        }
+    }
+    flush(&mut word);
+    names
+}
+
+#[test]
+fn promql_names_skip_strings_and_labels() {
+    let names = fluxroute_metric_names(
+        r#"sum by (cluster) (rate(fluxroute_a_total{x="fluxroute_not",y=~'fluxroute_no'}[1m])) / fluxroute_b"#,
+    );
+    assert_eq!(
+        names,
+        BTreeSet::from(["fluxroute_a_total".into(), "fluxroute_b".into()])
+    );
+    assert_eq!(
+        substitute(
+            "rate(x{c=~\"$cluster\",i=~\"${instance}\"}[$__rate_interval])",
+            &[
+                ("cluster", "b"),
+                ("instance", "h:1"),
+                ("__rate_interval", "1m")
+            ]
+        ),
+        "rate(x{c=~\"b\",i=~\"h:1\"}[1m])"
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// fluxroute with traffic and one cluster down.
 
 const TOPIC: &str = "writes";
 
@@ -119,13 +239,26 @@ async fn wait_series(prom: &Prometheus, expr: &str, within: Duration) {
 
 /// Writes a field type conflict across two requests (each is fine alone; both clusters
 /// dead-letter the second) and a line InfluxDB would refuse (rejected, answered 400); waits
-/// until both clusters dead-lettered.
+/// until both clusters dead-lettered. The conflict goes to a retention policy other than the
+/// default, whose field types the schema views do not hold: fluxroute takes both requests.
 async fn write_refused_lines(fr: &Fluxroute, measurement: &str, dead_letters: f64) {
+    for q in [
+        "CREATE DATABASE conflicts",
+        "CREATE RETENTION POLICY other ON conflicts DURATION 0s REPLICATION 1",
+    ] {
+        let created = support::http_client()
+            .post(format!("{}/query", fr.url()))
+            .form(&[("q", q)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 200);
+    }
     for body in [
         format!("{measurement},host=x v=1i 1000\n"),
         format!("{measurement},host=x v=1.5 2000\n"),
     ] {
-        assert_eq!(post_write(fr, "conflicts", &body).await, 204);
+        assert_eq!(post_write(fr, "conflicts&rp=other", &body).await, 204);
     }
     assert_eq!(
         post_write(fr, "conflicts", "not line protocol\n").await,

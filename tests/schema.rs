@@ -136,6 +136,13 @@ async fn wait_values(influxd: &Influxd, db: &str, rp: &str, m: &str, want: &[i64
     }
 }
 
+/// Waits until `cluster`'s drain dead-lettered a write for `reason`.
+async fn wait_dead_letter(fr: &Fluxroute, cluster: &str, reason: &str) {
+    let series =
+        format!("fluxroute_drain_dead_letters_total{{cluster=\"{cluster}\",reason=\"{reason}\"}}");
+    fr.wait_metric(&series, 1.0, Duration::from_secs(30)).await;
+}
+
 const FAST_REFRESH: &str = "[schema]\nrefresh_interval = \"1s\"";
 
 /// fluxroute on the embedded queue in a temp dir, `[schema]` as given, with `clusters` (name,
@@ -242,12 +249,7 @@ async fn a_cluster_that_creates_databases_takes_the_write() {
     );
     // b creates it; a refuses it later (a dead letter), as without views.
     wait_values(&b, "fresh", "", "m", &[1]).await;
-    fr.wait_metric(
-        "fluxroute_drain_dead_letters_total{cluster=\"a\",reason=\"database_not_found\"}",
-        1.0,
-        Duration::from_secs(30),
-    )
-    .await;
+    wait_dead_letter(&fr, "a", "database_not_found").await;
     fr.stop().await.unwrap();
 }
 
@@ -388,12 +390,7 @@ async fn a_cluster_that_is_down_takes_writes_as_today() {
     a.thaw();
     // Back up: the cluster refuses the write (a dead letter, as without views) and the view
     // is known again.
-    fr.wait_metric(
-        "fluxroute_drain_dead_letters_total{cluster=\"a\",reason=\"database_not_found\"}",
-        1.0,
-        Duration::from_secs(30),
-    )
-    .await;
+    wait_dead_letter(&fr, "a", "database_not_found").await;
     wait_schema(&fr, "a", |s| s.known).await;
     assert_eq!(post(&fr.url(), "/write?db=nope", "m v=1").await.status, 404);
     fr.stop().await.unwrap();
@@ -411,5 +408,148 @@ async fn views_turned_off_take_every_write() {
     let report = status(&fr).await;
     assert_eq!(report.clusters[0].schema, None);
     assert_eq!(post(&fr.url(), "/write?db=nope", "m v=1").await.status, 204);
+    fr.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn field_type_conflicts_with_stored_fields_are_answered_as_influxd_answers_them() {
+    let a = Influxd::start().unwrap();
+    let now = now_s();
+    for db in ["f", "oracle"] {
+        a.query(&format!("CREATE DATABASE {db}")).unwrap();
+        let first = post(
+            &a.url(),
+            &format!("/write?db={db}&precision=s"),
+            &format!("m v=1,s=\"x\" {now}"),
+        )
+        .await;
+        assert_eq!(first.status, 204, "{first:?}");
+    }
+    let (fr, _dir) = start(FAST_REFRESH, &[("a", &a, "")], &["f"]).await;
+    wait_schema(&fr, "a", |s| {
+        s.known && s.fields == 4 && s.measurements == 2
+    })
+    .await;
+
+    let t = |i: i64| now + i;
+    let cases = [
+        // Only a conflicting point: still influxd's partial write, nothing stored.
+        (format!("m v=2i {}", t(1)), vec![1]),
+        // Mixed with good points: those are stored.
+        (
+            format!(
+                "m v=3 {}\nm v=4i {}\nm v=5 {}\nm v=6i {}",
+                t(3),
+                t(4),
+                t(5),
+                t(6)
+            ),
+            vec![1, 3, 5],
+        ),
+        // New fields conflicting among themselves too: influxd's retry decides.
+        (
+            format!(
+                "m v=9i {}\nm v=10 {}\nm w=1 {}\nm w=2i {}",
+                t(9),
+                t(10),
+                t(11),
+                t(12)
+            ),
+            vec![1, 3, 5, 10],
+        ),
+        // A `time` tag's reason wins; a parse error is not mentioned.
+        (
+            format!("m s=1 {}\nm v=14 {}\nm,time=x v=1 {}", t(13), t(14), t(15)),
+            vec![1, 3, 5, 10, 14],
+        ),
+        (
+            format!("m v=16i {}\nbad\nm v=17 {}", t(16), t(17)),
+            vec![1, 3, 5, 10, 14, 17],
+        ),
+        // The retry's new fields conflict again: the plain answer, nothing written.
+        (
+            format!(
+                "m v=2i {}\nm a=1 {}\nm a=1i {}\nm b=1,v=30 {}\nm b=t {}",
+                t(26),
+                t(27),
+                t(28),
+                t(29),
+                t(30)
+            ),
+            vec![1, 3, 5, 10, 14, 17],
+        ),
+    ];
+    for (body, want) in cases {
+        let path = |db: &str| format!("/write?db={db}&precision=s");
+        let ours = post(&fr.url(), &path("f"), &body).await;
+        let theirs = post(&a.url(), &path("oracle"), &body).await;
+        assert_eq!(theirs.status, 400, "{theirs:?}");
+        assert_same(&ours, &theirs);
+        wait_values(&a, "f", "", "m", &want).await;
+        assert_eq!(values(&a, "oracle", "", "m"), want);
+    }
+    // Word for word, with every dropped line counted.
+    let last = post(
+        &fr.url(),
+        "/write?db=f&precision=s",
+        &format!("m v=18i {}\nbad\nm v=19 {}", t(18), t(19)),
+    )
+    .await;
+    assert_eq!(
+        last.body,
+        "{\"error\":\"partial write: field type conflict: input field \\\"v\\\" on measurement \
+         \\\"m\\\" is type integer, already exists as type float dropped=1\"}\n"
+    );
+    assert_eq!(last.dropped.as_deref(), Some("2"));
+    let answers = fr
+        .metric("fluxroute_schema_answers_total{answer=\"field_type_conflict\"}")
+        .await;
+    assert_eq!(answers, Some(7.0));
+
+    // A field first written through fluxroute has the type it was written with, at once.
+    for (body, status) in [
+        (format!("m n=1i {}", t(20)), 204),
+        (format!("m n=2 {}", t(21)), 400),
+    ] {
+        let path = |db: &str| format!("/write?db={db}&precision=s");
+        let ours = post(&fr.url(), &path("f"), &body).await;
+        let theirs = post(&a.url(), &path("oracle"), &body).await;
+        assert_eq!(theirs.status, status, "{theirs:?}");
+        assert_same(&ours, &theirs);
+    }
+    fr.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_conflict_not_known_on_every_cluster_is_taken_as_today() {
+    let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
+    for i in [&a, &b] {
+        i.query("CREATE DATABASE f").unwrap();
+    }
+    // Only a holds `v` as a float.
+    assert_eq!(post(&a.url(), "/write?db=f", "m v=1").await.status, 204);
+    let (fr, _dir) = start(FAST_REFRESH, &[("a", &a, ""), ("b", &b, "")], &["f"]).await;
+    wait_schema(&fr, "a", |s| s.known && s.fields == 1).await;
+    wait_schema(&fr, "b", |s| s.known).await;
+    // b creates `v` as an integer, a refuses it (a dead letter).
+    let taken = post(&fr.url(), "/write?db=f", "m v=2i").await;
+    assert_eq!(taken.status, 204, "{taken:?}");
+    wait_values(&b, "f", "", "m", &[2]).await;
+    wait_dead_letter(&fr, "a", "field_type_conflict").await;
+    fr.stop().await.unwrap();
+
+    // One cluster, down: its view is unknown and the conflict is taken as without views.
+    let (fr, _dir) = start(FAST_REFRESH, &[("a", &a, "")], &["f"]).await;
+    wait_schema(&fr, "a", |s| s.known && s.fields == 1).await;
+    assert_eq!(post(&fr.url(), "/write?db=f", "m v=3i").await.status, 400);
+    a.freeze();
+    wait_schema(&fr, "a", |s| !s.known).await;
+    let taken = post(&fr.url(), "/write?db=f", "m v=4i").await;
+    assert_eq!(taken.status, 204, "{taken:?}");
+    a.thaw();
+    wait_dead_letter(&fr, "a", "field_type_conflict").await;
+    wait_schema(&fr, "a", |s| s.known).await;
+    assert_eq!(post(&fr.url(), "/write?db=f", "m v=5i").await.status, 400);
+    assert_eq!(values(&a, "f", "", "m"), vec![1]);
     fr.stop().await.unwrap();
 }

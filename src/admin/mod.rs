@@ -676,8 +676,9 @@ async fn replay_dead_letters(State(admin): State<Arc<Admin>>, RawQuery(q): RawQu
                 rp: &l.rp,
                 partitions: admin.producer.partitions(),
                 max_record_bytes: admin.producer.max_record_bytes(),
-                // A replay is the operator's choice: nothing dropped by age here.
+                // A replay is the operator's choice: nothing dropped by age or stored type here.
                 min_time: None,
+                stored: None,
             };
             // Stored lines are normalized: nanosecond timestamps, no receive time needed.
             let encoded = crate::ingest::encode::encode(

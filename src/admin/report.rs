@@ -153,6 +153,12 @@ pub struct SchemaReport {
     pub databases: usize,
     /// Retention policies held.
     pub retention_policies: usize,
+    /// Measurements whose field types are held.
+    #[serde(default)]
+    pub measurements: usize,
+    /// Field types held.
+    #[serde(default)]
+    pub fields: usize,
     /// Whether every database of the cluster is held (false when the cap cut some off).
     pub complete: bool,
     /// Seconds since the last successful refresh.

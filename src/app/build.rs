@@ -59,6 +59,7 @@ pub(super) fn schema_settings(config: &Config) -> SchemaSettings {
         refresh_interval: s.refresh_interval,
         max_databases: s.max_databases.get(),
         max_retention_policies: s.max_retention_policies.get(),
+        max_fields: s.max_fields.get(),
     }
 }
 

@@ -121,6 +121,8 @@ pub const SCHEMA_MAX_DATABASES: NonZeroUsize = NonZeroUsize::new(10_000).expect(
 /// A few policies for each of the databases held.
 pub const SCHEMA_MAX_RETENTION_POLICIES: NonZeroUsize =
     NonZeroUsize::new(50_000).expect("non-zero");
+/// Field types held per cluster: a few hundred bytes each, some tens of MB at most.
+pub const SCHEMA_MAX_FIELDS: NonZeroUsize = NonZeroUsize::new(200_000).expect("non-zero");
 
 // [[clusters]]
 /// InfluxDB 1.x is the common deployment and the test target.

@@ -492,6 +492,9 @@ pub struct SchemaConfig {
     /// Retention policies held per cluster (over all its databases); beyond, the databases
     /// left out have no known policies.
     pub max_retention_policies: NonZeroUsize,
+    /// Field types held per cluster (over all its databases and measurements); beyond, the
+    /// databases left out have no known field types.
+    pub max_fields: NonZeroUsize,
 }
 
 /// `[[clusters]] api`.

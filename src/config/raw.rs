@@ -199,6 +199,7 @@ pub(super) struct RawSchema {
     pub(super) refresh_interval: Field<String>,
     pub(super) max_databases: Field<u64>,
     pub(super) max_retention_policies: Field<u64>,
+    pub(super) max_fields: Field<u64>,
 }
 
 /// `[[clusters]]`.

@@ -168,7 +168,9 @@ impl Deliverer {
                 Outcome::DeadLetter { class, reason } => {
                     if matches!(
                         class,
-                        ReasonClass::DatabaseNotFound | ReasonClass::RetentionPolicyNotFound
+                        ReasonClass::DatabaseNotFound
+                            | ReasonClass::RetentionPolicyNotFound
+                            | ReasonClass::FieldTypeConflict
                     ) {
                         self.schema_hint.notify_one();
                     }

@@ -133,8 +133,8 @@ impl Drain {
         self
     }
 
-    /// Notified when the cluster refuses a write for a missing database or retention policy
-    /// (the cluster's schema refresher listens).
+    /// Notified when the cluster refuses a write for a missing database or retention policy,
+    /// or for a field type conflict (the cluster's schema refresher listens).
     pub fn schema_hint(&self) -> Arc<tokio::sync::Notify> {
         Arc::clone(&self.deliverer.schema_hint)
     }

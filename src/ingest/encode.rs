@@ -28,6 +28,12 @@ pub struct Encoded {
     /// Each rejected line's reason joined by `\n`, without InfluxDB 1.x's `partial write`
     /// framing: the v2 API's message, which rejects the whole batch.
     pub line_errors: String,
+    /// Fields of the accepted points absent from [`Target::stored`] (unescaped measurement,
+    /// unescaped key, type): the clusters create them on delivery. Empty without stored fields
+    /// or with a field type conflict.
+    pub fresh_fields: Vec<(Vec<u8>, Vec<u8>, line_protocol::FieldType)>,
+    /// The body has a field type conflict, decided with [`Target::stored`] fields known.
+    pub stored_conflict: bool,
 }
 
 fn push_line_error(out: &mut String, reason: impl std::fmt::Display) {
@@ -52,6 +58,9 @@ pub struct Target<'a> {
     /// Points before this (ns since the epoch) are beyond the retention policy every cluster
     /// of the write has: dropped, as influxd drops them.
     pub min_time: Option<i64>,
+    /// Field types every cluster of the write already holds: a point with one of these fields
+    /// of another type is dropped, as influxd drops it.
+    pub stored: Option<&'a dyn line_protocol::StoredFields>,
 }
 
 impl Target<'_> {
@@ -143,9 +152,12 @@ pub fn encode(
             Item::Point(_) | Item::Refused(_) => None,
         })
         .collect();
-    let verdict = line_protocol::settle(&points);
+    let verdict = line_protocol::settle_with(&points, target.stored);
     tracing::debug!(?verdict, "field type conflict inside one request");
-    pack(body, precision, receive_nanos, target, Some(verdict)).0
+    let stored_conflict = target.stored.is_some() && verdict != line_protocol::Verdict::Clean;
+    let mut encoded = pack(body, precision, receive_nanos, target, Some(verdict)).0;
+    encoded.stored_conflict = stored_conflict;
+    encoded
 }
 
 /// One pass of [`encode`]; also says whether the body has a field type conflict (always false
@@ -187,7 +199,7 @@ fn pack(
         }
         let point = out.points - out.beyond_retention;
         out.points += 1;
-        if let Some(reason) = outcome.record_line(&line) {
+        if let Some(reason) = outcome.record_line_over(&line, target.stored) {
             push_line_error(&mut out.line_errors, reason);
             out.rejected += 1;
             continue;
@@ -238,6 +250,9 @@ fn pack(
         }
     }
     let conflict = verdict.is_none() && outcome.has_field_type_conflict();
+    if verdict.is_none() && out.accepted > 0 {
+        out.fresh_fields = outcome.fresh_fields().to_vec();
+    }
     if let Some(v) = verdict {
         outcome.apply(v);
     }
@@ -264,6 +279,7 @@ mod tests {
             partitions,
             max_record_bytes: max,
             min_time: None,
+            stored: None,
         }
     }
 
@@ -568,5 +584,89 @@ mod tests {
             .error
             .unwrap()
             .starts_with("unable to parse 'm v=1 9223372036854775807': "));
+    }
+
+    /// Encodes `body` into a database already holding field `v` of `m` as a float.
+    fn over_stored(body: &str, min_time: Option<i64>) -> Encoded {
+        let mut stored = line_protocol::FieldMap::new();
+        stored
+            .entry(b"m".to_vec())
+            .or_default()
+            .extend([(b"v".to_vec(), line_protocol::FieldType::Float)]);
+        stored
+            .entry(b"m".to_vec())
+            .or_default()
+            .insert(b"s".to_vec(), line_protocol::FieldType::String);
+        let t = Target {
+            min_time,
+            stored: Some(&stored),
+            ..target(1, 1 << 20)
+        };
+        encode(body.as_bytes(), Precision::Nanosecond, 200, t)
+    }
+
+    fn stored_conflict(key: &str, ty: &str, was: &str, dropped: usize) -> Option<String> {
+        Some(format!(
+            "partial write: field type conflict: input field \"{key}\" on measurement \"m\" is \
+             type {ty}, already exists as type {was} dropped={dropped}"
+        ))
+    }
+
+    #[test]
+    fn points_conflicting_with_stored_fields_are_dropped_as_influxd_does() {
+        // Each body and answer as influxd 1.6.7 gave them over `m v=1,s="x"` written before.
+        let e = over_stored("m v=2i 2", None);
+        assert_eq!((e.accepted, e.rejected, e.points), (0, 1, 1));
+        assert_eq!(e.error, stored_conflict("v", "integer", "float", 1));
+        assert!(e.stored_conflict);
+        let e = over_stored("m v=3 3\nm v=4i 4\nm v=5 5\nm v=6i 6", None);
+        assert_eq!(e.error, stored_conflict("v", "integer", "float", 2));
+        let kept: Vec<_> = read_back(&e).into_iter().map(|l| l.2).collect();
+        assert_eq!(kept, vec![Some(3), Some(5)]);
+        // The dropped point's new field is not created, nor learned.
+        let e = over_stored("m v=7i,new=1 7\nm v=8 8", None);
+        assert_eq!(e.error, stored_conflict("v", "integer", "float", 1));
+        assert!(e.fresh_fields.is_empty());
+        // New fields conflicting among themselves: influxd's retry over the compacted points.
+        let e = over_stored("m v=9i 9\nm v=10 10\nm w=1 11\nm w=2i 12", None);
+        assert_eq!(e.error, stored_conflict("w", "integer", "float", 2));
+        assert_eq!(e.accepted, 2);
+        // A `time` tag's reason comes first; parse errors are not mentioned.
+        let e = over_stored("m s=1 13\nm v=14 14\nm,time=x v=1 15", None);
+        assert_eq!(
+            e.error.as_deref(),
+            Some(
+                "partial write: invalid tag key: input tag \"time\" on measurement \"m\" is \
+                 invalid dropped=2"
+            )
+        );
+        let e = over_stored("m v=16i 16\nbad\nm v=17 17", None);
+        assert_eq!(e.error, stored_conflict("v", "integer", "float", 1));
+        assert_eq!((e.accepted, e.rejected), (1, 2));
+    }
+
+    #[test]
+    fn stored_fields_combine_with_retention_and_are_learned() {
+        // Matching types: taken, and the new field is reported with its type.
+        let e = over_stored("m v=1,new=1i 1\nm v=2,new=2i 2", None);
+        assert_eq!((e.error, e.accepted, e.stored_conflict), (None, 2, false));
+        assert_eq!(
+            e.fresh_fields,
+            vec![(
+                b"m".to_vec(),
+                b"new".to_vec(),
+                line_protocol::FieldType::Integer
+            )]
+        );
+        // A point beyond retention never meets the stored fields.
+        let e = over_stored("m v=1i 50\nm v=2 150", Some(100));
+        assert_eq!(
+            e.error.as_deref(),
+            Some("partial write: points beyond retention policy dropped=1")
+        );
+        // A conflict among the kept points wins, with its own count; every drop is rejected.
+        let e = over_stored("m v=1 50\nm v=2i 150\nm v=3 160", Some(100));
+        assert_eq!(e.error, stored_conflict("v", "integer", "float", 1));
+        assert_eq!((e.accepted, e.rejected), (1, 2));
     }
 }

@@ -39,7 +39,7 @@ use crate::query::statement::{self, Statement};
 use crate::query::{self, QueryRouter};
 use crate::queue::{OutgoingRecord, Producer, RecordMeta};
 use crate::route::RouteTable;
-use crate::schema::view::Decision;
+use crate::schema::view::{AgreedFields, Decision};
 use crate::schema::SchemaViews;
 
 use self::auth::Authenticator;
@@ -131,15 +131,33 @@ impl Ingest {
             .map_or_else(|p| Arc::clone(&p.into_inner()), |r| Arc::clone(&r))
     }
 
-    /// What the clusters' schema views say of a write of `db`/`rp`; a database no cluster has
-    /// (and none creates) is influxd's 404, answered before the body is read, as influxd does.
-    fn decide(&self, routes: &RouteTable, db: &str, rp: &str) -> Result<Decision, ApiError> {
-        let decision = self.schema.snapshot().decide(routes, db, rp);
+    /// What the clusters' schema views say of a write of `db`/`rp` (one snapshot read), with
+    /// the field types they all hold; a database no cluster has (and none creates) is
+    /// influxd's 404, answered before the body is read, as influxd does.
+    fn decide(
+        &self,
+        routes: &RouteTable,
+        db: &str,
+        rp: &str,
+    ) -> Result<(Decision, Option<AgreedFields>), ApiError> {
+        let (decision, fields) = self.schema.snapshot().decide_write(routes, db, rp);
         if decision == Decision::DatabaseNotFound {
             self.schema_answer("database_not_found");
             return Err(ApiError::DatabaseNotFound(db.to_owned()));
         }
-        Ok(decision)
+        Ok((decision, fields))
+    }
+
+    /// The fields an accepted write brings: the clusters create them on delivery.
+    fn learned(
+        &self,
+        req: &WriteRequest,
+        fields: &[(Vec<u8>, Vec<u8>, crate::line_protocol::FieldType)],
+    ) {
+        if !fields.is_empty() {
+            self.schema
+                .learned(&self.routes(), &req.db, &req.rp, fields);
+        }
     }
 
     fn schema_answer(&self, answer: &str) {
@@ -330,6 +348,8 @@ struct WriteRequest {
     consistency_valid: bool,
     /// What the clusters' schema views say of it.
     schema: Decision,
+    /// The field types every cluster of the write holds (when all are known).
+    stored: Option<AgreedFields>,
 }
 
 async fn write_v1(
@@ -357,7 +377,7 @@ async fn write_v1(
             return Err(ApiError::DatabaseNotFound(db.clone()));
         }
         let rp = p.get("rp").cloned().unwrap_or_default();
-        let schema = ingest.decide(&routes, db, &rp)?;
+        let (schema, stored) = ingest.decide(&routes, db, &rp)?;
         ingest.auth().authorize(
             p.get("u").map(String::as_str),
             p.get("p").map(String::as_str),
@@ -381,6 +401,7 @@ async fn write_v1(
             dialect: Dialect::V1,
             consistency_valid,
             schema,
+            stored,
         })
     })();
     match prepared {
@@ -416,7 +437,7 @@ async fn write_v2(
         if !routes.covers_database(&db) {
             return Err(ApiError::DatabaseNotFound(db));
         }
-        let schema = ingest.decide(&routes, &db, &rp)?;
+        let (schema, stored) = ingest.decide(&routes, &db, &rp)?;
         ingest.auth().authorize(None, None, &headers, &db)?;
         Ok(WriteRequest {
             db,
@@ -425,6 +446,7 @@ async fn write_v2(
             dialect: Dialect::V2,
             consistency_valid: true,
             schema,
+            stored,
         })
     })();
     match prepared {
@@ -506,8 +528,12 @@ async fn write_body(
         max_record_bytes: ingest.producer.max_record_bytes(),
         // influxd drops points older than the policy's duration before its receive time.
         min_time: keep.map(|k| now.saturating_sub(i64::try_from(k.as_nanos()).unwrap_or(i64::MAX))),
+        stored: req
+            .stored
+            .as_ref()
+            .map(|s| s as &dyn crate::line_protocol::StoredFields),
     };
-    let encoded = encode::encode(&data, req.precision, now, target);
+    let mut encoded = encode::encode(&data, req.precision, now, target);
     let lines = &ingest.metrics.lines;
     lines
         .with_label_values(&["rejected"])
@@ -538,8 +564,13 @@ async fn write_body(
     if encoded.beyond_retention > 0 {
         ingest.schema_answer("beyond_retention");
     }
+    if encoded.stored_conflict {
+        ingest.schema_answer("field_type_conflict");
+    }
+    let fresh = std::mem::take(&mut encoded.fresh_fields);
     let Some(message) = encoded.error else {
         *written = ingest.enqueue(encoded.records).await?;
+        ingest.learned(req, &fresh);
         lines
             .with_label_values(&["accepted"])
             .inc_by(encoded.accepted as u64);
@@ -560,6 +591,7 @@ async fn write_body(
         return Err(ApiError::Parse(message));
     }
     *written = ingest.enqueue(encoded.records).await?;
+    ingest.learned(req, &fresh);
     lines
         .with_label_values(&["accepted"])
         .inc_by(encoded.accepted as u64);

@@ -19,12 +19,15 @@
 //!   are then not mentioned. Field keys and measurement names are compared unescaped; a field
 //!   named `time` is ignored; the same key in another measurement is no conflict.
 //!
-//! fluxroute sees neither a cluster's shards nor its stored field types, so it answers as influxd
-//! answers a write into a shard that exists and holds none of the request's fields with another
-//! type (the steady state of a database being written to), with every point of the request in
-//! that shard. Where influxd would answer otherwise — the write that creates a shard (plain
-//! `field type conflict`, nothing written), a field stored earlier with another type, points in
-//! several shards — the cluster's own answer is the drain's, as before.
+//! fluxroute does not see a cluster's shards, so it answers as influxd answers a write into a
+//! shard that exists, with every point of the request in that shard (the steady state of a
+//! database being written to). The fields stored before the write are those the caller knows
+//! ([`StoredFields`], from the schema views; none without them): [`settle_with`] validates the
+//! first attempt against them, and a point whose field is stored with another type is dropped
+//! (`partial write: field type conflict: …`, also when it is the only point). Where influxd
+//! would answer otherwise — the write that creates a shard (plain `field type conflict`, nothing
+//! written), a stored field fluxroute does not know, points in several shards — the cluster's
+//! own answer is the drain's, as before.
 //!
 //! Cost: the scanner gives each line a hash of its measurement, field keys and value types
 //! ([`Line::field_shape`]); a request looks at the fields of a line only when that shape is new
@@ -113,6 +116,23 @@ impl<'a> Iterator for FieldPairs<'a> {
 /// -> type.
 type Known = HashMap<Vec<u8>, HashMap<Vec<u8>, FieldType>>;
 
+/// Field types a cluster already holds (unescaped measurement -> unescaped key -> type), as its
+/// schema view learned them.
+pub type FieldMap = HashMap<Vec<u8>, HashMap<Vec<u8>, FieldType>>;
+
+/// The field types stored before a write, as far as they are known: the fields a write is
+/// validated against before any of its own fields are created.
+pub trait StoredFields: std::fmt::Debug {
+    /// The type field `key` of `measurement` (both unescaped) is stored with, if known.
+    fn stored(&self, measurement: &[u8], key: &[u8]) -> Option<FieldType>;
+}
+
+impl StoredFields for FieldMap {
+    fn stored(&self, measurement: &[u8], key: &[u8]) -> Option<FieldType> {
+        self.get(measurement).and_then(|m| m.get(key)).copied()
+    }
+}
+
 /// What a field of a point meets in [`Known`].
 enum Check {
     New,
@@ -120,11 +140,21 @@ enum Check {
     Conflict(FieldType),
 }
 
-fn check(known: &Known, measurement: &[u8], key: &[u8], ty: FieldType) -> Check {
-    match known.get(measurement).and_then(|m| m.get(key)) {
+fn check(
+    known: &Known,
+    stored: Option<&dyn StoredFields>,
+    measurement: &[u8],
+    key: &[u8],
+    ty: FieldType,
+) -> Check {
+    let found = known
+        .get(measurement)
+        .and_then(|m| m.get(key).copied())
+        .or_else(|| stored.and_then(|s| s.stored(measurement, key)));
+    match found {
         None => Check::New,
-        Some(&t) if t == ty => Check::Same,
-        Some(&t) => Check::Conflict(t),
+        Some(t) if t == ty => Check::Same,
+        Some(t) => Check::Conflict(t),
     }
 }
 
@@ -166,24 +196,27 @@ pub(super) struct FieldTypes {
     shapes: HashSet<u64, BuildHasherDefault<ShapeHasher>>,
     known: Known,
     conflict: bool,
+    /// Fields of the request absent from the stored ones (only when some are stored).
+    fresh: Vec<(Vec<u8>, Vec<u8>, FieldType)>,
 }
 
 impl FieldTypes {
-    /// Takes in a point influxd would try to write (not dropped before its fields are checked).
+    /// Takes in a point influxd would try to write (not dropped before its fields are checked);
+    /// a field stored before the write with another type (`stored`) is a conflict too.
     #[inline]
-    pub(super) fn observe(&mut self, line: &Line<'_>) {
+    pub(super) fn observe(&mut self, line: &Line<'_>, stored: Option<&dyn StoredFields>) {
         let shape = line.field_shape;
         if self.conflict || (shape != 0 && self.shapes.contains(&shape)) {
             return;
         }
-        self.observe_fields(line);
+        self.observe_fields(line, stored);
         if !self.conflict && shape != 0 {
             self.shapes.insert(shape);
         }
     }
 
     #[cold]
-    fn observe_fields(&mut self, line: &Line<'_>) {
+    fn observe_fields(&mut self, line: &Line<'_>, stored: Option<&dyn StoredFields>) {
         let name = line.measurement();
         if !self.known.contains_key(name.as_ref()) {
             self.known.insert(name.to_vec(), HashMap::new());
@@ -192,16 +225,30 @@ impl FieldTypes {
             return;
         };
         for (key, ty) in typed_fields(line) {
-            match fields.get(key.as_ref()) {
-                Some(&t) if t != ty => {
+            let before = stored.and_then(|s| s.stored(&name, &key));
+            match fields.get(key.as_ref()).copied().or(before) {
+                Some(t) if t != ty => {
                     self.conflict = true;
                     return;
                 }
                 Some(_) => {}
                 None => {
+                    if stored.is_some() && before.is_none() {
+                        self.fresh.push((name.to_vec(), key.to_vec(), ty));
+                    }
                     fields.insert(key.into_owned(), ty);
                 }
             }
+        }
+    }
+
+    /// The fields the request brings that are not stored yet, with their type (empty when it
+    /// has a field type conflict or nothing is known stored).
+    pub(super) fn fresh(&self) -> &[(Vec<u8>, Vec<u8>, FieldType)] {
+        if self.conflict {
+            &[]
+        } else {
+            &self.fresh
         }
     }
 
@@ -276,7 +323,9 @@ fn attempt(
     points: &[(Line<'_>, Option<DropReason>)],
     order: &mut [usize],
     known: &mut Known,
-) -> Result<(usize, usize, Option<Vec<u8>>), ()> {
+    stored: Option<&dyn StoredFields>,
+) -> Result<Tried, ()> {
+    let mut conflicts = 0;
     let mut dropped = 0;
     let mut reason: Option<Vec<u8>> = None;
     // Points with a `time` tag (or a key that is not UTF-8) go first.
@@ -304,12 +353,13 @@ fn attempt(
         }
         let name = line.measurement();
         let conflict =
-            typed_fields(line).find_map(|(key, ty)| match check(known, &name, &key, ty) {
-                Check::Conflict(stored) => Some((key, ty, stored)),
+            typed_fields(line).find_map(|(key, ty)| match check(known, stored, &name, &key, ty) {
+                Check::Conflict(was) => Some((key, ty, was)),
                 Check::New | Check::Same => None,
             });
-        if let Some((key, ty, stored)) = conflict {
+        if let Some((key, ty, was)) = conflict {
             dropped += 1;
+            conflicts += 1;
             note(&mut reason, &|out| {
                 out.extend_from_slice(b"field type conflict: input field \"");
                 out.extend_from_slice(&key);
@@ -318,14 +368,14 @@ fn attempt(
                 out.extend_from_slice(b"\" is type ");
                 out.extend_from_slice(ty.name().as_bytes());
                 out.extend_from_slice(b", already exists as type ");
-                out.extend_from_slice(stored.name().as_bytes());
+                out.extend_from_slice(was.name().as_bytes());
             });
             continue;
         }
         order[written] = order[i];
         written += 1;
         for (key, ty) in typed_fields(line) {
-            if matches!(check(known, &name, &key, ty), Check::New) {
+            if matches!(check(known, stored, &name, &key, ty), Check::New) {
                 create.push((name.clone(), key, ty));
             }
         }
@@ -340,31 +390,64 @@ fn attempt(
             }
         }
     }
-    Ok((written, dropped, reason))
+    Ok(Tried {
+        written,
+        dropped,
+        conflicts,
+        reason,
+    })
+}
+
+/// What an [`attempt`] that created its fields did.
+struct Tried {
+    /// Points written: the first ones of the attempt's order.
+    written: usize,
+    /// Points dropped (the `dropped=` count).
+    dropped: usize,
+    /// Points dropped for a field type conflict.
+    conflicts: usize,
+    /// The first drop reason.
+    reason: Option<Vec<u8>>,
+}
+
+impl Tried {
+    fn verdict(self, order: &[usize], points: usize) -> Verdict {
+        let mut keep = vec![false; points];
+        for &p in &order[..self.written] {
+            keep[p] = true;
+        }
+        Verdict::Partial {
+            keep,
+            reason: self.reason.unwrap_or_default(),
+            dropped: self.dropped,
+        }
+    }
 }
 
 /// influxd 1.6's decision on the points of one request (see the module doc): `points` are the
 /// lines that parsed and that fluxroute would otherwise enqueue or that influxd drops, in body
 /// order, each with the reason influxd drops it, if it does.
 pub fn settle(points: &[(Line<'_>, Option<DropReason>)]) -> Verdict {
+    settle_with(points, None)
+}
+
+/// [`settle`] over a shard that already holds the fields of `stored`: the first attempt drops
+/// each point with a field stored with another type (`partial write: field type conflict: …`,
+/// checked against influxd 1.6.7), and its fields take part in the retry's checks.
+pub fn settle_with(
+    points: &[(Line<'_>, Option<DropReason>)],
+    stored: Option<&dyn StoredFields>,
+) -> Verdict {
     let mut order: Vec<usize> = (0..points.len()).collect();
     let mut known = Known::new();
-    if attempt(points, &mut order, &mut known).is_ok() {
-        return Verdict::Clean;
+    match attempt(points, &mut order, &mut known, stored) {
+        Ok(tried) if tried.conflicts == 0 => return Verdict::Clean,
+        Ok(tried) => return tried.verdict(&order, points.len()),
+        Err(()) => {}
     }
-    match attempt(points, &mut order, &mut known) {
+    match attempt(points, &mut order, &mut known, stored) {
         Err(()) => Verdict::Rejected,
-        Ok((written, dropped, reason)) => {
-            let mut keep = vec![false; points.len()];
-            for &p in &order[..written] {
-                keep[p] = true;
-            }
-            Verdict::Partial {
-                keep,
-                reason: reason.unwrap_or_default(),
-                dropped,
-            }
-        }
+        Ok(tried) => tried.verdict(&order, points.len()),
     }
 }
 
@@ -544,7 +627,7 @@ mod tests {
             let mut t = FieldTypes::default();
             let mut points = Vec::new();
             for l in lines(body.as_bytes()).filter_map(Result::ok) {
-                t.observe(&l);
+                t.observe(&l, None);
                 points.push((l, None));
             }
             assert_eq!(t.conflicted(), settle(&points) != Verdict::Clean, "{body}");

@@ -1,6 +1,6 @@
 //! What influxd's storage layer drops after parsing, and how influxd words a write's outcome.
 
-use super::conflicts::{field_pairs, FieldTypes, Verdict};
+use super::conflicts::{field_pairs, FieldType, FieldTypes, StoredFields, Verdict};
 use super::*;
 
 /// Why influxd 1.6's storage layer drops a point that parsed (after parsing, before writing;
@@ -138,9 +138,19 @@ impl WriteOutcome {
 
     /// Records a line that parsed; returns why influxd would drop it, if it would.
     pub fn record_line(&mut self, line: &Line<'_>) -> Option<DropReason> {
+        self.record_line_over(line, None)
+    }
+
+    /// [`WriteOutcome::record_line`] for a write into a shard holding the fields of `stored`:
+    /// a field stored with another type counts as a field type conflict.
+    pub fn record_line_over(
+        &mut self,
+        line: &Line<'_>,
+        stored: Option<&dyn StoredFields>,
+    ) -> Option<DropReason> {
         self.points += 1;
         let Some(reason) = drop_reason(line) else {
-            self.field_types.observe(line);
+            self.field_types.observe(line, stored);
             return None;
         };
         self.dropped += 1;
@@ -166,6 +176,13 @@ impl WriteOutcome {
     /// answer then depends on the whole body; see [`settle`] and [`WriteOutcome::apply`].
     pub fn has_field_type_conflict(&self) -> bool {
         self.field_types.conflicted()
+    }
+
+    /// The fields the recorded points bring that are not stored yet (see
+    /// [`WriteOutcome::record_line_over`]), as (unescaped measurement, unescaped key, type);
+    /// empty when the points have a field type conflict.
+    pub fn fresh_fields(&self) -> &[(Vec<u8>, Vec<u8>, FieldType)] {
+        self.field_types.fresh()
     }
 
     /// Takes influxd's decision on field types for the body (from [`settle`] over the same

@@ -39,7 +39,9 @@ mod scan;
 #[cfg(test)]
 mod tests;
 
-pub use self::conflicts::{field_pairs, settle, FieldPairs, FieldType, Verdict};
+pub use self::conflicts::{
+    field_pairs, settle, settle_with, FieldMap, FieldPairs, FieldType, StoredFields, Verdict,
+};
 pub use self::drops::{append_json_string, drop_reason, DropReason, WriteOutcome};
 #[cfg(test)]
 use self::normalize::format_i64;

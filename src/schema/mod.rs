@@ -10,12 +10,17 @@
 //!   down, never reached or failing to answer has an unknown view;
 //! - from schema changes the ingest enqueued ([`SchemaViews::applied`]): their effect is shown
 //!   at once, and kept over each refresh until the cluster's drain has committed past the
-//!   change (then the cluster's own answer includes it).
+//!   change (then the cluster's own answer includes it);
+//! - field types: `SHOW FIELD KEYS ON …` per database in each refresh (the default retention
+//!   policy's fields), plus the fields a write the ingest accepted brings
+//!   ([`SchemaViews::learned`]: the cluster creates them with that type on delivery); a drain
+//!   that saw a field type conflict asks for a refresh.
 //!
 //! The ingest reads one [`Snapshot`] per request (one lock, an `Arc` clone) and decides with
 //! [`view::decide`]; any unknown view leaves the write as it is today. Memory is bounded:
 //! `max_databases` and `max_retention_policies` per cluster (what is beyond is counted in
-//! `fluxroute_schema_dropped_total` and makes the view say less, never refuse more), and at
+//! `fluxroute_schema_dropped_total` and makes the view say less, never refuse more),
+//! `max_fields` per cluster (a database whose fields are beyond it has unknown fields), and at
 //! most [`MAX_PENDING`] unseen changes per cluster (beyond, the view is unknown until the drain
 //! passes them).
 
@@ -37,12 +42,13 @@ use crate::query::statement::{quote_ident, Ddl};
 use crate::queue::Queue;
 use crate::route::RouteTable;
 
-use self::view::{Change, Decision, KnownSchema, Routed};
+use self::view::{AgreedFields, Change, Decision, KnownSchema, Routed};
+use crate::line_protocol::FieldType;
 
 /// Schema changes held per cluster until seen applied; beyond, the view is unknown until the
 /// drain passes them all.
 pub const MAX_PENDING: usize = 256;
-/// `SHOW RETENTION POLICIES` statements sent in one request.
+/// `SHOW RETENTION POLICIES` (or `SHOW FIELD KEYS`) statements sent in one request.
 const POLICY_STATEMENTS_PER_QUERY: usize = 100;
 /// Largest answer read from a cluster's `/query` for its schema.
 const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
@@ -60,6 +66,8 @@ pub struct SchemaSettings {
     pub max_databases: usize,
     /// Retention policies held per cluster (over all its databases).
     pub max_retention_policies: usize,
+    /// Field types held per cluster (over all its databases and measurements).
+    pub max_fields: usize,
 }
 
 /// One cluster as the ingest sees it.
@@ -84,8 +92,19 @@ impl Snapshot {
     /// The decision on a write of `db`/`rp` (empty `rp`: the default policy): over the clusters
     /// the routes send `db` to, under their names for it.
     pub fn decide(&self, routes: &RouteTable, db: &str, rp: &str) -> Decision {
+        self.decide_write(routes, db, rp).0
+    }
+
+    /// [`Snapshot::decide`], with the field types every cluster of the write holds alike when
+    /// the write is taken and every cluster's fields are known.
+    pub fn decide_write(
+        &self,
+        routes: &RouteTable,
+        db: &str,
+        rp: &str,
+    ) -> (Decision, Option<AgreedFields>) {
         if !self.enabled {
-            return Decision::Accept { keep: None };
+            return (Decision::Accept { keep: None }, None);
         }
         let names: Vec<(String, &ClusterEntry)> = self
             .clusters
@@ -100,7 +119,12 @@ impl Snapshot {
                 create_databases: c.create_databases,
             })
             .collect();
-        view::decide(&routed, rp)
+        let decision = view::decide(&routed, rp);
+        let fields = match decision {
+            Decision::Accept { .. } => view::stored_fields(&routed, rp),
+            Decision::DatabaseNotFound | Decision::RetentionPolicyNotFound => None,
+        };
+        (decision, fields)
     }
 }
 
@@ -124,6 +148,8 @@ struct ClusterState {
     barrier: Option<Position>,
     refreshed_at: Option<Instant>,
     error: Option<String>,
+    /// Field types held in `fetched`.
+    fields_held: usize,
 }
 
 impl ClusterState {
@@ -157,6 +183,8 @@ pub struct Refreshed {
     pub dropped_databases: usize,
     /// Retention policies beyond the cap.
     pub dropped_policies: usize,
+    /// Field types beyond the cap.
+    pub dropped_fields: usize,
 }
 
 /// Every cluster's schema view: written by the refreshers and by the ingest's schema changes,
@@ -220,6 +248,7 @@ impl SchemaViews {
                         barrier,
                         refreshed_at: None,
                         error: Some("not refreshed yet".into()),
+                        fields_held: 0,
                     }
                 })
                 .collect();
@@ -254,6 +283,44 @@ impl SchemaViews {
         });
     }
 
+    /// Notes the fields a write of `db`/`rp` the ingest accepted brings (unescaped measurement,
+    /// unescaped key, type): every known cluster the routes send it to shows them from now on
+    /// (it creates them on delivery) until its next refresh; at most `max_fields` per cluster.
+    pub fn learned(
+        &self,
+        routes: &RouteTable,
+        db: &str,
+        rp: &str,
+        fields: &[(Vec<u8>, Vec<u8>, FieldType)],
+    ) {
+        if fields.is_empty() {
+            return;
+        }
+        // Published only when a cluster's view changed: a stream of fields beyond the cap
+        // costs a lock, not a new snapshot.
+        self.update_if(|state| {
+            let max = state.settings.max_fields;
+            let mut added = 0;
+            for c in &mut state.clusters {
+                let Some(name) = routes.database_on(&c.name, db) else {
+                    continue;
+                };
+                let Some(d) = c.fetched.as_mut().and_then(|s| s.databases.get_mut(&name)) else {
+                    continue;
+                };
+                if d.fields_for(rp).is_none() {
+                    continue;
+                }
+                for (m, k, ty) in fields {
+                    let n = d.learn(m, k, *ty, max.saturating_sub(c.fields_held));
+                    c.fields_held += n;
+                    added += n;
+                }
+            }
+            added > 0
+        });
+    }
+
     /// A cluster's view is unknown from now on (down, or its refresh failed).
     pub fn forget(&self, cluster: &str, why: &str) {
         self.update(|state| {
@@ -283,6 +350,7 @@ impl SchemaViews {
         for (kind, n) in [
             ("database", r.dropped_databases),
             ("retention_policy", r.dropped_policies),
+            ("field", r.dropped_fields),
         ] {
             self.metrics
                 .dropped
@@ -297,6 +365,10 @@ impl SchemaViews {
             .retention_policies
             .with_label_values(&[cluster])
             .set(i64::try_from(r.schema.retention_policies()).unwrap_or(i64::MAX));
+        self.metrics
+            .fields
+            .with_label_values(&[cluster])
+            .set(i64::try_from(r.schema.fields()).unwrap_or(i64::MAX));
         self.update(|state| {
             let Some(c) = state.clusters.iter_mut().find(|c| c.name == cluster) else {
                 return;
@@ -307,6 +379,7 @@ impl SchemaViews {
                     c.barrier = None;
                 }
             }
+            c.fields_held = r.schema.fields();
             c.fetched = Some(r.schema);
             c.refreshed_at = Some(Instant::now());
             c.error = None;
@@ -327,6 +400,8 @@ impl SchemaViews {
             known: schema.is_some(),
             databases: schema.map_or(0, |s| s.databases.len()),
             retention_policies: schema.map_or(0, KnownSchema::retention_policies),
+            measurements: schema.map_or(0, KnownSchema::measurements),
+            fields: schema.map_or(0, KnownSchema::fields),
             complete: schema.is_some_and(|s| s.complete),
             age_seconds: c.refreshed_at.map(|t| t.elapsed().as_secs_f64()),
             pending_changes: c.pending.len(),
@@ -340,10 +415,20 @@ impl SchemaViews {
 
     /// Changes the state and publishes the views that follow from it.
     fn update(&self, change: impl FnOnce(&mut State)) {
+        self.update_if(|state| {
+            change(state);
+            true
+        });
+    }
+
+    /// Changes the state and, when `change` says it changed a view, publishes the views.
+    fn update_if(&self, change: impl FnOnce(&mut State) -> bool) {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
-        change(&mut state);
+        if !change(&mut state) {
+            return;
+        }
         let max = state.settings.max_databases;
         let snapshot = Snapshot {
             enabled: state.settings.enabled,
@@ -363,6 +448,14 @@ impl SchemaViews {
     }
 }
 
+/// `statement` on each database of `dbs`, as one query.
+fn on_each(statement: &str, dbs: &[String]) -> String {
+    dbs.iter()
+        .map(|d| format!("{statement} {}", quote_ident(d)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Keeps one cluster's view: refreshes it on an interval, on a drain's hint, and when the
 /// cluster's health changes; forgets it while the cluster is down.
 #[derive(Debug)]
@@ -380,7 +473,7 @@ pub struct Refresher {
     /// Where the view goes.
     pub views: Arc<SchemaViews>,
     /// Notified by the drain when the cluster refused a write for a missing database or
-    /// retention policy.
+    /// retention policy, or for a field type conflict.
     pub hint: Arc<Notify>,
     /// How long the cluster may take to answer.
     pub timeout: Duration,
@@ -441,11 +534,7 @@ impl Refresher {
         let mut budget = self.settings.max_retention_policies;
         let mut dropped_policies = 0;
         for chunk in names.chunks(POLICY_STATEMENTS_PER_QUERY) {
-            let q = chunk
-                .iter()
-                .map(|d| format!("SHOW RETENTION POLICIES ON {}", quote_ident(d)))
-                .collect::<Vec<_>>()
-                .join("; ");
+            let q = on_each("SHOW RETENTION POLICIES ON", chunk);
             let mut answers =
                 view::parse_retention_policies(&self.ask(endpoint, &q).await?)?.into_iter();
             for db in chunk {
@@ -463,16 +552,51 @@ impl Refresher {
                     db.clone(),
                     view::DatabaseSchema {
                         retention_policies: policies,
+                        fields: None,
                     },
                 );
             }
         }
+        let dropped_fields = self.refresh_fields(endpoint, &names, &mut schema).await?;
         Ok(Refreshed {
             schema,
             committed,
             dropped_databases,
             dropped_policies,
+            dropped_fields,
         })
+    }
+
+    /// Reads the field types of each database's default retention policy into `schema`, at
+    /// most `max_fields` in all; returns the fields left out.
+    async fn refresh_fields(
+        &self,
+        endpoint: &Endpoint,
+        names: &[String],
+        schema: &mut KnownSchema,
+    ) -> Result<usize, String> {
+        let mut budget = self.settings.max_fields;
+        let mut dropped = 0;
+        for chunk in names.chunks(POLICY_STATEMENTS_PER_QUERY) {
+            let q = on_each("SHOW FIELD KEYS ON", chunk);
+            let mut answers = view::parse_field_keys(&self.ask(endpoint, &q).await?)?.into_iter();
+            for db in chunk {
+                // A statement without an answer or with an error (dropped meanwhile): not known.
+                let Some(fields) = answers.next().and_then(Result::ok) else {
+                    continue;
+                };
+                let n: usize = fields.values().map(|m| m.len()).sum();
+                if n > budget {
+                    dropped += n;
+                    continue;
+                }
+                budget -= n;
+                if let Some(d) = schema.databases.get_mut(db) {
+                    d.fields = Some(Arc::new(fields));
+                }
+            }
+        }
+        Ok(dropped)
     }
 
     /// Runs `q` on `endpoint` and reads the whole answer (capped).
@@ -520,6 +644,7 @@ mod tests {
             refresh_interval: Duration::from_secs(30),
             max_databases: 10,
             max_retention_policies: 10,
+            max_fields: 10,
         }
     }
 
@@ -556,6 +681,7 @@ mod tests {
                             (*d).to_owned(),
                             DatabaseSchema {
                                 retention_policies: Some(vec![autogen.clone()]),
+                                fields: Some(Default::default()),
                             },
                         )
                     })
@@ -565,6 +691,7 @@ mod tests {
             committed: committed.map(|c| vec![(0, Some(c))]),
             dropped_databases: 0,
             dropped_policies: 0,
+            dropped_fields: 0,
         })
     }
 
@@ -616,5 +743,36 @@ mod tests {
         assert_eq!(decide(), Decision::Accept { keep: None });
         v.refreshed("a", refreshed(&[], Some(1000)));
         assert_eq!(decide(), Decision::DatabaseNotFound);
+    }
+
+    #[test]
+    fn accepted_fields_are_stored_until_the_next_refresh_within_the_cap() {
+        let (v, r) = (views(), routes());
+        let stored = |m: &[u8], k: &[u8]| {
+            let (_, f) = v.snapshot().decide_write(&r, "x", "");
+            f.and_then(|f| crate::line_protocol::StoredFields::stored(&f, m, k))
+        };
+        let field = |k: &str| (b"m".to_vec(), k.as_bytes().to_vec(), FieldType::Float);
+        v.learned(&r, "x", "", &[field("a")]);
+        assert_eq!(stored(b"m", b"a"), None, "unknown view: nothing learned");
+        v.refreshed("a", refreshed(&["x"], Some(0)));
+        let many: Vec<_> = (0..12).map(|i| field(&format!("f{i}"))).collect();
+        v.learned(&r, "x", "", &many);
+        assert_eq!(stored(b"m", b"f0"), Some(FieldType::Float));
+        assert_eq!(stored(b"m", b"f9"), Some(FieldType::Float));
+        assert_eq!(stored(b"m", b"f10"), None, "beyond max_fields");
+        assert_eq!(v.report("a").unwrap().fields, 10);
+        // The cluster's answer replaces what was learned.
+        v.refreshed("a", refreshed(&["x"], Some(0)));
+        assert_eq!(stored(b"m", b"f0"), None);
+        let Ok(Statement::Ddl(drop)) = statement::classify("DROP MEASUREMENT m", "x") else {
+            panic!("a schema change");
+        };
+        v.applied(&drop, &Position::of(&[(0, 5)]), &r);
+        v.learned(&r, "x", "", &[field("a")]);
+        assert!(
+            v.snapshot().decide_write(&r, "x", "").1.is_none(),
+            "fields unknown"
+        );
     }
 }

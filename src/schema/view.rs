@@ -2,12 +2,14 @@
 //! the views of the clusters a write goes to. Pure: no I/O.
 //!
 //! A cluster's view is either unknown (never reached, down, the last refresh failed) or a
-//! [`KnownSchema`]: its databases and, per database, its retention policies. A later slice adds
-//! field types per measurement beside the retention policies in [`DatabaseSchema`].
+//! [`KnownSchema`]: its databases and, per database, its retention policies and the field types
+//! of each measurement in its default retention policy.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::line_protocol::{FieldMap, FieldType, StoredFields};
 use crate::query::statement::DdlKind;
 
 /// A retention policy as `SHOW RETENTION POLICIES` lists it.
@@ -27,9 +29,41 @@ pub struct DatabaseSchema {
     /// Its retention policies; `None` while not known (beyond the cap, or changed by a
     /// statement the cluster has not been seen to apply yet).
     pub retention_policies: Option<Vec<RetentionPolicyInfo>>,
+    /// The field types of each measurement in the default retention policy (`SHOW FIELD
+    /// KEYS`); `None` while not known (beyond the cap, or changed by a statement the cluster
+    /// has not been seen to apply yet).
+    pub fields: Option<Arc<FieldMap>>,
 }
 
 impl DatabaseSchema {
+    /// The stored fields a write naming `rp` (empty: the default) is checked against: those of
+    /// the default policy, when `rp` names it.
+    pub fn fields_for(&self, rp: &str) -> Option<&Arc<FieldMap>> {
+        let fields = self.fields.as_ref()?;
+        if rp.is_empty() {
+            return Some(fields);
+        }
+        match self.policy("")? {
+            Some(p) if p.name == rp => Some(fields),
+            _ => None,
+        }
+    }
+
+    /// Learns a field the cluster creates when it takes a write; at most `budget` fields are
+    /// added (what is beyond is left unknown). Returns the fields added.
+    pub fn learn(&mut self, measurement: &[u8], key: &[u8], ty: FieldType, budget: usize) -> usize {
+        let Some(fields) = self.fields.as_mut() else {
+            return 0;
+        };
+        if fields.stored(measurement, key).is_some() || budget == 0 {
+            return 0;
+        }
+        Arc::make_mut(fields)
+            .entry(measurement.to_vec())
+            .or_default()
+            .insert(key.to_vec(), ty);
+        1
+    }
     /// The policy a write naming `rp` (empty: the default) goes to (`Some(None)`: there is
     /// none); `None` while the policies are not known.
     pub fn policy(&self, rp: &str) -> Option<Option<&RetentionPolicyInfo>> {
@@ -61,6 +95,9 @@ pub enum Change {
     DropDatabase,
     /// The database's retention policies changed: not known until seen on the cluster.
     RetentionPolicies,
+    /// Measurements or series were dropped or deleted: the field types are not known until
+    /// seen on the cluster.
+    Fields,
 }
 
 impl Change {
@@ -72,7 +109,9 @@ impl Change {
             DdlKind::CreateRetentionPolicy
             | DdlKind::AlterRetentionPolicy
             | DdlKind::DropRetentionPolicy => Some(Change::RetentionPolicies),
-            DdlKind::DropMeasurement | DdlKind::DropSeries | DdlKind::Delete => None,
+            DdlKind::DropMeasurement | DdlKind::DropSeries | DdlKind::Delete => {
+                Some(Change::Fields)
+            }
         }
     }
 }
@@ -105,12 +144,37 @@ impl KnownSchema {
                 self.databases.remove(db);
             }
             Change::RetentionPolicies => self.forget_policies(db),
+            Change::Fields => {
+                if let Some(d) = self.databases.get_mut(db) {
+                    d.fields = None;
+                }
+            }
         }
+    }
+
+    /// Measurements held over every database.
+    pub fn measurements(&self) -> usize {
+        self.databases
+            .values()
+            .filter_map(|d| d.fields.as_deref())
+            .map(FieldMap::len)
+            .sum()
+    }
+
+    /// Fields held over every database.
+    pub fn fields(&self) -> usize {
+        self.databases
+            .values()
+            .filter_map(|d| d.fields.as_deref())
+            .map(|f| f.values().map(|m| m.len()).sum::<usize>())
+            .sum()
     }
 
     fn forget_policies(&mut self, db: &str) {
         if let Some(d) = self.databases.get_mut(db) {
+            // The default policy may have changed: its fields with it.
             d.retention_policies = None;
+            d.fields = None;
         }
     }
 }
@@ -189,6 +253,81 @@ pub fn decide(routed: &[Routed<'_>], rp: &str) -> Decision {
         }
     }
     Decision::Accept { keep: Some(keep) }
+}
+
+/// The field types every cluster of a write holds alike: a field counts as stored only when each
+/// cluster holds it with the same type (a point is dropped only where every cluster drops it).
+#[derive(Debug, Clone, Default)]
+pub struct AgreedFields {
+    maps: Vec<Arc<FieldMap>>,
+}
+
+impl StoredFields for AgreedFields {
+    fn stored(&self, measurement: &[u8], key: &[u8]) -> Option<FieldType> {
+        let (first, rest) = self.maps.split_first()?;
+        let t = first.stored(measurement, key)?;
+        rest.iter()
+            .all(|m| m.stored(measurement, key) == Some(t))
+            .then_some(t)
+    }
+}
+
+/// The stored field types a write to `rp` is checked against: `None` unless every cluster it
+/// goes to has a known view holding the database with known fields for that policy.
+pub fn stored_fields(routed: &[Routed<'_>], rp: &str) -> Option<AgreedFields> {
+    if routed.is_empty() {
+        return None;
+    }
+    let maps = routed
+        .iter()
+        .map(|r| {
+            r.schema
+                .and_then(|s| s.databases.get(r.db))
+                .and_then(|d| d.fields_for(rp))
+                .map(Arc::clone)
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(AgreedFields { maps })
+}
+
+/// Reads the answer to several `SHOW FIELD KEYS ON <db>` statements: one entry per statement
+/// (each measurement's field types), an error for a statement that failed.
+///
+/// # Errors
+/// The answer is not one.
+pub fn parse_field_keys(body: &[u8]) -> Result<Vec<Result<FieldMap, String>>, String> {
+    let results = results(body)?;
+    Ok(results
+        .iter()
+        .map(|r| {
+            if let Some(e) = r.get("error").and_then(|e| e.as_str()) {
+                return Err(e.to_owned());
+            }
+            let mut out = FieldMap::new();
+            let series = r.get("series").and_then(|s| s.as_array());
+            for s in series.into_iter().flatten() {
+                let name = s.get("name").and_then(|n| n.as_str()).unwrap_or_default();
+                let fields = out.entry(name.as_bytes().to_vec()).or_default();
+                let values = s.get("values").and_then(|v| v.as_array());
+                for row in values.into_iter().flatten() {
+                    let text = |i: usize| row.get(i).and_then(|v| v.as_str());
+                    let (Some(key), Some(ty)) = (text(0), text(1)) else {
+                        return Err(format!("measurement {name:?}: unreadable field key"));
+                    };
+                    let ty = match ty {
+                        "float" => FieldType::Float,
+                        "integer" => FieldType::Integer,
+                        "unsigned" => FieldType::Unsigned,
+                        "string" => FieldType::String,
+                        "boolean" => FieldType::Boolean,
+                        other => return Err(format!("field {key:?}: unknown type {other:?}")),
+                    };
+                    fields.insert(key.as_bytes().to_vec(), ty);
+                }
+            }
+            Ok(out)
+        })
+        .collect())
 }
 
 /// Reads `SHOW DATABASES`' answer: the names.
@@ -309,6 +448,7 @@ mod tests {
                         (*n).to_owned(),
                         DatabaseSchema {
                             retention_policies: p.clone(),
+                            fields: None,
                         },
                     )
                 })
@@ -426,7 +566,7 @@ mod tests {
         v.apply("y", Change::CreateDatabase, 1);
         assert!(!v.databases.contains_key("y"));
         assert!(!v.complete);
-        assert_eq!(Change::of(DdlKind::Delete), None);
+        assert_eq!(Change::of(DdlKind::Delete), Some(Change::Fields));
         assert_eq!(
             Change::of(DdlKind::AlterRetentionPolicy),
             Some(Change::RetentionPolicies)
@@ -449,5 +589,77 @@ mod tests {
         assert_eq!(parsed[1], Err("database not found: x".to_owned()));
         assert!(parse_databases(br#"{"error":"boom"}"#).is_err());
         assert!(parse_databases(b"not json").is_err());
+    }
+
+    fn with_fields(default: &str, fields: &[(&str, &str, FieldType)]) -> KnownSchema {
+        let mut map = FieldMap::new();
+        for (m, k, t) in fields {
+            map.entry(m.as_bytes().to_vec())
+                .or_default()
+                .insert(k.as_bytes().to_vec(), *t);
+        }
+        let mut v = known(&[("d", Some(vec![rp(default, 0, true), rp("x", 1, false)]))]);
+        if let Some(d) = v.databases.get_mut("d") {
+            d.fields = Some(Arc::new(map));
+        }
+        v
+    }
+
+    #[test]
+    fn a_field_is_stored_only_where_every_cluster_holds_it_alike() {
+        use FieldType::{Float, Integer};
+        let a = with_fields("autogen", &[("m", "v", Float), ("m", "w", Float)]);
+        let b = with_fields("autogen", &[("m", "v", Float), ("m", "w", Integer)]);
+        let both = [routed(Some(&a), false), routed(Some(&b), false)];
+        let s = stored_fields(&both, "").unwrap();
+        assert_eq!(s.stored(b"m", b"v"), Some(Float));
+        assert_eq!(s.stored(b"m", b"w"), None, "the clusters disagree");
+        assert_eq!(s.stored(b"n", b"v"), None);
+        // Naming the default policy is the same; another policy's fields are not known.
+        assert!(stored_fields(&both, "autogen").is_some());
+        assert!(stored_fields(&both, "x").is_none());
+        // One cluster unknown, or its fields unknown: nothing is stored.
+        assert!(stored_fields(&[routed(Some(&a), false), routed(None, false)], "").is_none());
+        let mut c = a.clone();
+        c.apply("d", Change::Fields, 10);
+        assert!(stored_fields(&[routed(Some(&c), false)], "").is_none());
+        let mut c = a.clone();
+        c.apply("d", Change::RetentionPolicies, 10);
+        assert!(stored_fields(&[routed(Some(&c), false)], "").is_none());
+        assert!(stored_fields(&[], "").is_none());
+        assert_eq!((a.measurements(), a.fields()), (1, 2));
+    }
+
+    #[test]
+    fn accepted_fields_are_learned_within_the_budget() {
+        let mut v = with_fields("autogen", &[("m", "v", FieldType::Float)]);
+        let d = v.databases.get_mut("d").unwrap();
+        assert_eq!(
+            d.learn(b"m", b"v", FieldType::Integer, 5),
+            0,
+            "already held"
+        );
+        assert_eq!(d.learn(b"m", b"w", FieldType::Integer, 0), 0, "no budget");
+        assert_eq!(d.learn(b"n", b"w", FieldType::String, 5), 1);
+        let f = d.fields_for("").unwrap();
+        assert_eq!(f.stored(b"n", b"w"), Some(FieldType::String));
+        assert_eq!(f.stored(b"m", b"v"), Some(FieldType::Float));
+        let mut unknown = DatabaseSchema::default();
+        assert_eq!(unknown.learn(b"m", b"v", FieldType::Float, 5), 0);
+    }
+
+    #[test]
+    fn reads_show_field_keys() {
+        // As influxd 1.6.7 answers `SHOW FIELD KEYS ON d; SHOW FIELD KEYS ON nope`.
+        let body = br#"{"results":[{"statement_id":0,"series":[{"name":"m","columns":["fieldKey","fieldType"],"values":[["b","boolean"],["i","integer"],["s","string"],["v","float"]]},{"name":"o","columns":["fieldKey","fieldType"],"values":[["x","float"]]}]},{"statement_id":1,"error":"database not found: nope"}]}"#;
+        let parsed = parse_field_keys(body).unwrap();
+        let d = parsed[0].as_ref().unwrap();
+        assert_eq!(d.stored(b"m", b"b"), Some(FieldType::Boolean));
+        assert_eq!(d.stored(b"m", b"i"), Some(FieldType::Integer));
+        assert_eq!(d.stored(b"m", b"s"), Some(FieldType::String));
+        assert_eq!(d.stored(b"o", b"x"), Some(FieldType::Float));
+        assert_eq!(parsed[1], Err("database not found: nope".to_owned()));
+        let empty = parse_field_keys(br#"{"results":[{"statement_id":0}]}"#).unwrap();
+        assert_eq!(empty[0], Ok(FieldMap::new()));
     }
 }

@@ -445,6 +445,11 @@ impl Ctx<'_> {
                 &raw.max_retention_policies,
                 d::SCHEMA_MAX_RETENTION_POLICIES,
             ),
+            max_fields: self.nonzero_usize(
+                "schema.max_fields",
+                &raw.max_fields,
+                d::SCHEMA_MAX_FIELDS,
+            ),
         }
     }
 
