@@ -86,6 +86,9 @@ fn check_encode(
         rp: "rp",
         partitions,
         max_record_bytes: cap,
+        // No schema view: nothing is beyond retention and no field is stored.
+        min_time: None,
+        stored: None,
     };
     let encoded = encode::encode(body, precision, receive_nanos, target);
 
