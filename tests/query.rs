@@ -38,13 +38,28 @@ impl Answer {
     }
 }
 
+/// A read, sent as GET with every parameter in the URL (as the direct requests compared).
 async fn query(fr: &Fluxroute, params: &[(&str, &str)]) -> Answer {
-    let resp = support::http_client()
-        .get(format!("{}/query", fr.url()))
-        .query(params)
-        .send()
-        .await
-        .unwrap();
+    answer(
+        support::http_client()
+            .get(format!("{}/query", fr.url()))
+            .query(params),
+    )
+    .await
+}
+
+/// A schema change, sent as POST with a form body (as influxd wants them).
+async fn post_query(fr: &Fluxroute, params: &[(&str, &str)]) -> Answer {
+    answer(
+        support::http_client()
+            .post(format!("{}/query", fr.url()))
+            .form(params),
+    )
+    .await
+}
+
+async fn answer(req: reqwest::RequestBuilder) -> Answer {
+    let resp = req.send().await.unwrap();
     let header = |name: &str| {
         resp.headers()
             .get(name)
@@ -360,7 +375,7 @@ async fn schema_changes_reach_every_cluster_in_log_order_even_one_that_is_down()
         "CREATE DATABASE app WITH DURATION 30d NAME month",
         "CREATE RETENTION POLICY week ON app DURATION 7d REPLICATION 1",
     ] {
-        let r = query(&fr, &[("q", q)]).await;
+        let r = post_query(&fr, &[("q", q)]).await;
         assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.body);
         assert_eq!(
             r.json(),
@@ -369,7 +384,7 @@ async fn schema_changes_reach_every_cluster_in_log_order_even_one_that_is_down()
     }
     let gone = write(&fr, "app", "gone", 0, 10).await;
     let kept = write(&fr, "app", "kept", 0, 10).await;
-    let r = query(
+    let r = post_query(
         &fr,
         &[
             ("db", "app"),
