@@ -553,3 +553,43 @@ async fn a_field_conflict_not_known_on_every_cluster_is_taken_as_today() {
     assert_eq!(values(&a, "f", "", "m"), vec![1]);
     fr.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_refusing_a_field_type_refreshes_its_view_at_once() {
+    let a = Influxd::start().unwrap();
+    a.query("CREATE DATABASE f").unwrap();
+    // Refreshed by the interval only once, at start: what follows comes from the drain's hint.
+    let (fr, _dir) = start(
+        "[schema]\nrefresh_interval = \"1h\"",
+        &[("a", &a, "")],
+        &["f"],
+    )
+    .await;
+    wait_schema(&fr, "a", |s| s.known && s.fields == 0).await;
+    // `v` is created as an integer on the cluster itself: the view does not know it.
+    assert_eq!(post(&a.url(), "/write?db=f", "m v=1i").await.status, 204);
+    let taken = post(&fr.url(), "/write?db=f", "m v=2.5").await;
+    assert_eq!(taken.status, 204, "{taken:?}");
+    wait_dead_letter(&fr, "a", "field_type_conflict").await;
+    // The refusal woke the refresher: the view now holds `v` as an integer, and a float is
+    // refused at the edge as influxd refuses it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = post(&fr.url(), "/write?db=f", "m v=3.5").await;
+        if r.status == 400 {
+            assert!(
+                r.body
+                    .contains("is type float, already exists as type integer"),
+                "{r:?}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the view never learned the cluster's type: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(values(&a, "f", "", "m"), vec![1]);
+    fr.stop().await.unwrap();
+}
