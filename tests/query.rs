@@ -584,15 +584,8 @@ async fn wait_paused(routers: &[&Fluxroute], index: usize) {
     for fr in routers {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let text = support::http_client()
-                .get(format!("{}/admin/v1/status", fr.admin_url()))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let s: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let s: serde_json::Value =
+                serde_json::from_str(&fr.admin_text("/admin/v1/status").await).unwrap();
             let drain = &s["clusters"][index]["drain"];
             if drain["operator_paused"] == true && drain["in_flight"] == 0 {
                 break;
