@@ -93,6 +93,12 @@ pub fn flux_bucket(body: &[u8]) -> Option<String> {
 /// Parameters of a read passed on to the cluster as they are.
 pub const PASSED_PARAMS: &[&str] = &["rp", "epoch", "chunked", "chunk_size", "params"];
 
+/// What `lock` holds now (also after a panic while it was held: the value is replaced whole).
+fn current<T>(lock: &RwLock<Arc<T>>) -> Arc<T> {
+    lock.read()
+        .map_or_else(|p| Arc::clone(&p.into_inner()), |v| Arc::clone(&v))
+}
+
 /// Routes reads to clusters.
 #[derive(Debug)]
 pub struct QueryRouter {
@@ -145,9 +151,7 @@ impl QueryRouter {
     }
 
     fn routes(&self) -> Arc<RouteTable> {
-        self.routes
-            .read()
-            .map_or_else(|p| Arc::clone(&p.into_inner()), |r| Arc::clone(&r))
+        current(&self.routes)
     }
 
     /// Who would answer a read of each routed database now (for the status page).
@@ -177,9 +181,7 @@ impl QueryRouter {
     }
 
     fn clusters(&self) -> Arc<Vec<ClusterView>> {
-        self.clusters
-            .read()
-            .map_or_else(|p| Arc::clone(&p.into_inner()), |c| Arc::clone(&c))
+        current(&self.clusters)
     }
 
     /// What is known now of every cluster, for a read of `db`.
