@@ -15,10 +15,10 @@
 ARG RUST_VERSION=1.90
 
 # --- build: a release binary; librdkafka is built from source by rdkafka-sys (bundled, recent),
-# with TLS and SASL/SCRAM against the system's OpenSSL.
+# with TLS and SASL/SCRAM against the system's OpenSSL; gzip is ISA-L's igzip (Debian's libisal).
 FROM rust:${RUST_VERSION}-bookworm AS builder
 RUN apt-get update \
- && apt-get install -y --no-install-recommends make perl python3 pkg-config libssl-dev \
+ && apt-get install -y --no-install-recommends make perl python3 pkg-config libssl-dev libisal-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
@@ -30,10 +30,11 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked --bin fluxroute \
  && install -D -m 0755 target/release/fluxroute /out/fluxroute
 
-# --- runtime: slim Debian, non-root, curl for the health check, libssl3 for librdkafka's TLS.
+# --- runtime: slim Debian, non-root, curl for the health check, libssl3 for librdkafka's TLS,
+# libisal2 for gzip.
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl libssl3 \
+ && apt-get install -y --no-install-recommends ca-certificates curl libssl3 libisal2 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 fluxroute \
  && useradd --system --uid 10001 --gid fluxroute --home-dir /var/lib/fluxroute --no-create-home \
