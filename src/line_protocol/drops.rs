@@ -67,10 +67,8 @@ impl fmt::Display for DropReason {
 /// Whether influxd 1.6 would drop this parsed line before storing it, and why.
 pub fn drop_reason(line: &Line<'_>) -> Option<DropReason> {
     let name = || line.measurement().into_owned();
-    // Cheap pre-check: a `time` tag key follows an unescaped comma.
-    if memchr::memmem::find(line.key(), b",time=").is_some()
-        && line.tags().any(|(k, _)| k == b"time")
-    {
+    // The scanner noticed a tag key `time`.
+    if line.time_tag && line.tags().any(|(k, _)| k == b"time") {
         return Some(DropReason::TimeTag {
             measurement: name(),
         });

@@ -158,6 +158,12 @@ pub struct Line<'a> {
     pub timestamp: Option<i64>,
     /// Tag keys are already in influxd's order (strictly ascending bytes of the escaped keys).
     pub tags_sorted: bool,
+    /// A tag key is `time` as written (influxd drops such a point): set by the scanner, so the
+    /// drop check needs no search of its own.
+    pub time_tag: bool,
+    /// The line holds no quote and no backslash: it splits the same in any context and can be
+    /// normalized as written. `false` when the scanner did not look (then checked on demand).
+    pub plain: bool,
     /// A hash of the measurement, the field keys and the value types as influxd's field iterator
     /// reads them, or 0 when the scanner cannot tell (a field set with a backslash or a stray
     /// `=`). Lines with the same non-zero shape have the same fields with the same types, up to
@@ -437,7 +443,7 @@ impl<'a> Iterator for Lines<'a> {
         let body = self.body;
         while self.pos < body.len() {
             let start = self.pos;
-            let end = scan::scan_line(body, start);
+            let (end, plain) = scan::scan_line_plain(body, start);
             self.pos = end + 1;
             let mut block = &body[start..end];
             let first = scan::skip_whitespace(block, 0);
@@ -450,7 +456,9 @@ impl<'a> Iterator for Lines<'a> {
             }
             let text = &block[first.min(block.len())..];
             return Some(
-                scan::parse_point(text, self.precision).map_err(|kind| LineError { text, kind }),
+                scan::parse_point(text, self.precision)
+                    .map(|line| Line { plain, ..line })
+                    .map_err(|kind| LineError { text, kind }),
             );
         }
         None

@@ -50,6 +50,9 @@ pub fn timestamp_nanos(
 ///   inside what the splitter counts as a quote (with a newline after its timestamp it would
 ///   swallow the next line).
 pub fn is_normalizable(line: &Line<'_>) -> bool {
+    if line.plain {
+        return true;
+    }
     let head = &line.text[..line.fields_end];
     // The field scanner takes backslashes in pairs: an odd run at the end leaves one that would
     // escape the space after it.

@@ -53,12 +53,18 @@ pub(super) fn skip_whitespace(buf: &[u8], mut i: usize) -> usize {
 /// field value (1.6 counts `=` and `,` after the first space to decide what a quote is).
 #[inline]
 pub(super) fn scan_line(buf: &[u8], start: usize) -> usize {
+    scan_line_plain(buf, start).0
+}
+
+/// [`scan_line`], also saying whether the line is plain: no quote and no backslash in it.
+#[inline]
+pub(super) fn scan_line_plain(buf: &[u8], start: usize) -> (usize, bool) {
     // Without a quote or a backslash, scanLine's state never changes: the line ends at the
     // first newline. One SIMD pass finds the newline or the first byte that needs the slow path.
     match memchr3(b'\n', b'"', b'\\', &buf[start..]) {
-        None => buf.len(),
-        Some(n) if buf[start + n] == b'\n' => start + n,
-        Some(_) => scan_line_slow(buf, start),
+        None => (buf.len(), true),
+        Some(n) if buf[start + n] == b'\n' => (start + n, true),
+        Some(_) => (scan_line_slow(buf, start), false),
     }
 }
 
@@ -148,10 +154,10 @@ pub(super) fn parse_point(
     let measurement_len = i;
 
     // --- scanTags + the sorted/duplicate check of scanKey ---
-    let (key_len, tags_sorted, duplicate) = if has_tags {
+    let (key_len, tags_sorted, duplicate, time_tag) = if has_tags {
         scan_tags(buf, i + 1)?
     } else {
-        (i, true, false)
+        (i, true, false, false)
     };
     if duplicate || (!tags_sorted && has_duplicate_tag_keys(&buf[measurement_len + 1..key_len])) {
         return Err(ParseErrorKind::DuplicateTags);
@@ -182,6 +188,8 @@ pub(super) fn parse_point(
         fields_end,
         timestamp,
         tags_sorted,
+        time_tag,
+        plain: false,
         // An irregular field set is split differently by influxd's field iterator: unknown.
         field_shape: if irregular {
             0
@@ -229,12 +237,14 @@ fn mix_bytes(h: u64, s: &[u8]) -> u64 {
 
 /// `scanTags` from `i` (just after the comma that follows the measurement), with the
 /// sorted/duplicate check of `scanKey`: the key section's end, whether the tags were sorted, and
-/// whether two neighbouring keys were equal (reported by the caller once every tag scanned).
+/// whether two neighbouring keys were equal (reported by the caller once every tag scanned), and
+/// whether a key is `time`.
 #[inline(always)]
-fn scan_tags(buf: &[u8], mut i: usize) -> Result<(usize, bool, bool), ParseErrorKind> {
+fn scan_tags(buf: &[u8], mut i: usize) -> Result<(usize, bool, bool, bool), ParseErrorKind> {
     let len = buf.len();
     let mut tags_sorted = true;
     let mut duplicate = false;
+    let mut time_tag = false;
     let mut prev_key: &[u8] = &[];
     let mut first = true;
     loop {
@@ -256,6 +266,7 @@ fn scan_tags(buf: &[u8], mut i: usize) -> Result<(usize, bool, bool), ParseError
             }
         }
         let key = &buf[ks..i];
+        time_tag |= key == b"time";
         if tags_sorted && !first {
             match prev_key.cmp(key) {
                 std::cmp::Ordering::Greater => tags_sorted = false,
@@ -287,7 +298,7 @@ fn scan_tags(buf: &[u8], mut i: usize) -> Result<(usize, bool, bool), ParseError
             }
         };
         if at_space {
-            return Ok((i, tags_sorted, duplicate));
+            return Ok((i, tags_sorted, duplicate, time_tag));
         }
         i += 1;
     }
@@ -522,10 +533,14 @@ fn parse_timestamp(text: &[u8]) -> Result<i64, ParseErrorKind> {
         return Err(ParseErrorKind::TimestampSyntax(ascii(text)));
     }
     if digits.len() <= 19 {
-        // 19 digits cannot overflow a u64; then check the i64 range.
-        let v = digits
-            .iter()
-            .fold(0u64, |v, &c| v * 10 + u64::from(c - b'0'));
+        // 19 digits cannot overflow a u64; then check the i64 range. Eight digits at a time.
+        let (head, chunks) = digits.split_at(digits.len() % 8);
+        let mut v = head.iter().fold(0u64, |v, &c| v * 10 + u64::from(c - b'0'));
+        for chunk in chunks.chunks_exact(8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            v = v * 100_000_000 + eight_digits(u64::from_le_bytes(word));
+        }
         let neg = digits.len() < text.len();
         if v <= i64::MAX as u64 {
             let v = v as i64;
@@ -537,6 +552,16 @@ fn parse_timestamp(text: &[u8]) -> Result<i64, ParseErrorKind> {
         return Err(ParseErrorKind::TimestampOutOfRange(ascii(text)));
     }
     parse_i64(text).ok_or_else(|| ParseErrorKind::TimestampOutOfRange(ascii(text)))
+}
+
+/// The value of eight ASCII digits loaded little-endian (first digit in the lowest byte), by
+/// pairwise combination within the word.
+#[inline(always)]
+fn eight_digits(word: u64) -> u64 {
+    let d = word - 0x3030_3030_3030_3030;
+    let d = (d * 10 + (d >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let d = (d * 100 + (d >> 16)) & 0x0000_FFFF_0000_FFFF;
+    (d * 10_000 + (d >> 32)) & 0xFFFF_FFFF
 }
 
 /// `-?[0-9]+` to i64; None on overflow (the caller has checked the syntax).

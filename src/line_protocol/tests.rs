@@ -714,3 +714,31 @@ proptest! {
         agree(text.as_bytes(), p);
     }
 }
+
+#[test]
+fn timestamps_of_every_length_parse_exactly() {
+    // Every length from 1 to 19 digits (eight at a time past the first len % 8), with and
+    // without a sign and with leading zeros, and the i64 limits.
+    let mut cases: Vec<String> = (1..=19)
+        .map(|n| "1987654321012345678"[..n].to_owned())
+        .collect();
+    cases.extend(
+        [
+            "0",
+            "00000000",
+            "0000000000000000001",
+            "-1",
+            "-12345678",
+            "10000000",
+        ]
+        .map(String::from),
+    );
+    for t in &cases {
+        let want: i64 = t.parse().unwrap();
+        assert_eq!(ok(&format!("m v=1 {t}")).timestamp, Some(want), "{t}");
+    }
+    assert_eq!(ok("m v=1 9223372036854775807").timestamp, Some(i64::MAX));
+    assert_eq!(ok("m v=1 -9223372036854775808").timestamp, Some(i64::MIN));
+    assert!(parse_line(b"m v=1 9223372036854775808").is_err());
+    assert!(parse_line(b"m v=1 9999999999999999999").is_err());
+}

@@ -108,7 +108,22 @@ pub fn compare(
             Some(p) => crate::line_protocol::parse_line_with_precision(text, p),
             None => crate::line_protocol::parse_line(text),
         };
-        if single.as_ref().map_err(Clone::clone) != a.as_ref().map_err(|err| err.kind.clone()) {
+        // `plain` is what the body iterator saw while splitting (the single-line entry points
+        // do not look): it must be true exactly when the line has no quote and no backslash.
+        if let Ok(l) = a {
+            if l.plain != memchr::memchr2(b'"', b'\\', l.text).is_none() {
+                return Err(format!(
+                    "{}: plain is {} for {}",
+                    at(),
+                    l.plain,
+                    show(l.text)
+                ));
+            }
+        }
+        let a_any = a
+            .as_ref()
+            .map(|l| crate::line_protocol::Line { plain: false, ..*l });
+        if single.clone() != a_any.map_err(|err| err.kind.clone()) {
             return Err(format!("{}: parse_line says {single:?}, lines {a:?}", at()));
         }
         match (a, &e.result) {
