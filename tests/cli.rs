@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use fluxroute::queue::kafka::{KafkaConsumerGroup, KafkaSettings};
+use fluxroute::queue::payload::plain_lines;
 use fluxroute::queue::{ConsumerGroup, Event};
 use support::broker::{Broker, Storage};
 use support::fluxroute::Fluxroute;
@@ -216,7 +217,7 @@ async fn influx_cli_and_curl_write_through_fluxroute() {
         {
             if let Event::Record(r) = ev {
                 lines.extend(
-                    String::from_utf8(r.payload.to_vec())
+                    String::from_utf8(plain_lines(&r.payload).unwrap().to_vec())
                         .unwrap()
                         .lines()
                         .map(str::to_owned),

@@ -76,15 +76,24 @@ async fn exhausted_disk_budget_answers_503_and_recovers() {
     b.kill();
     let mut accepted = BTreeSet::new();
     let mut refused = 0;
-    for i in 0..400 {
+    // Values that do not compress (the ingest stores records gzip-compressed).
+    let mut noise = 0x9e37_79b9_7f4a_7c15u64;
+    let mut hex = move || {
+        (0..3)
+            .map(|_| {
+                noise ^= noise << 13;
+                noise ^= noise >> 7;
+                noise ^= noise << 17;
+                format!("{noise:016x}")
+            })
+            .collect::<String>()
+    };
+    for i in 0..2000 {
         let mut body = String::new();
         let mut lines = Vec::new();
         for j in 0..20 {
             let t = 1_000_000 + i * 100 + j;
-            body.push_str(&format!(
-                "budget,host=h{j} value=\"{}\" {t}\n",
-                "x".repeat(40)
-            ));
+            body.push_str(&format!("budget,host=h{j} value=\"{}\" {t}\n", hex()));
             lines.push(format!("budget,host=h{j} {t}"));
         }
         let r = http

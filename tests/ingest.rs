@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fluxroute::query::statement::Ddl;
 use fluxroute::queue::kafka::{KafkaConsumerGroup, KafkaSettings};
+use fluxroute::queue::payload::plain_lines;
 use fluxroute::queue::{ConsumerGroup, Event, Record, RecordKind, RecordMeta};
 use reqwest::StatusCode;
 use support::broker::{Broker, Storage};
@@ -80,11 +81,15 @@ fn lines_of(records: &[Record], meta: &RecordMeta) -> Vec<String> {
         .iter()
         .filter(|r| &r.meta == meta)
         .flat_map(|r| {
-            String::from_utf8(r.payload.to_vec())
-                .expect("utf-8 payload")
-                .lines()
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
+            String::from_utf8(
+                plain_lines(&r.payload)
+                    .expect("payload decompresses")
+                    .to_vec(),
+            )
+            .expect("utf-8 payload")
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
         })
         .collect();
     out.sort();
@@ -167,7 +172,13 @@ async fn v1_and_v2_writes_land_normalized_in_the_topic() {
     let records = read_until(&broker.bootstrap(), |rs| {
         rs.iter()
             .filter(|r| r.meta.kind == RecordKind::Write)
-            .map(|r| r.payload.iter().filter(|&&c| c == b'\n').count())
+            .map(|r| {
+                plain_lines(&r.payload)
+                    .expect("payload decompresses")
+                    .iter()
+                    .filter(|&&c| c == b'\n')
+                    .count()
+            })
             .sum::<usize>()
             >= 4
     })

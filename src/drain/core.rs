@@ -21,11 +21,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::batch::{Batch, Batcher};
+use bytes::Bytes;
+
+use super::batch::{Batch, Batcher, Piece};
 use super::tracker::OffsetTracker;
 use crate::control::{ClusterControl, ReplayRequest};
 use crate::influx::ReasonClass;
 use crate::query::statement::Ddl;
+use crate::queue::payload::{self, Payload};
 use crate::queue::{DeadLetter, Event, Record, RecordKind};
 use crate::route::{ClusterFilter, RouteTable};
 
@@ -622,28 +625,49 @@ impl Core {
                 ),
             },
             RecordKind::Write => {
-                let (db, lines, count) = match self.routes.filter_for(name, &r.meta.db, &r.meta.rp)
-                {
-                    ClusterFilter::Nothing => (None, r.payload, 0),
-                    ClusterFilter::All { db } => {
-                        let n = crate::line_protocol::line_slices(&r.payload).count();
-                        (Some(db), r.payload, n)
-                    }
-                    ClusterFilter::ByMeasurement { db } => {
-                        let (lines, n) = select_lines(&r.payload, |m| {
-                            self.routes.takes(name, &r.meta.db, &r.meta.rp, m)
-                        });
-                        (Some(db), lines, n)
-                    }
-                };
+                let (db, lines, count, gzip) =
+                    match self.routes.filter_for(name, &r.meta.db, &r.meta.rp) {
+                        ClusterFilter::Nothing => (None, Bytes::new(), 0, false),
+                        ClusterFilter::All { db } => match payload::read(&r.payload) {
+                            // A framed member goes on as it is: its line count is in the frame.
+                            Payload::Gzip { lines, member } => (Some(db), member, lines, true),
+                            Payload::Plain(lines) => {
+                                let n = crate::line_protocol::line_slices(&lines).count();
+                                (Some(db), lines, n, false)
+                            }
+                        },
+                        ClusterFilter::ByMeasurement { db } => {
+                            // Choosing lines by measurement needs them plain.
+                            let plain = match payload::plain_lines(&r.payload) {
+                                Ok(plain) => plain,
+                                Err(reason) => {
+                                    return self.undecodable(
+                                        r.partition,
+                                        r.offset,
+                                        r.timestamp_ms,
+                                        &reason,
+                                        r.payload,
+                                        out,
+                                    );
+                                }
+                            };
+                            let (lines, n) = select_lines(&plain, |m| {
+                                self.routes.takes(name, &r.meta.db, &r.meta.rp, m)
+                            });
+                            (Some(db), lines, n, false)
+                        }
+                    };
                 match db {
                     Some(db) if count > 0 => {
                         self.tracker.read(r.partition, r.offset, r.timestamp_ms);
                         let full = self.batcher.add(
                             &db,
                             &r.meta.rp,
-                            &lines,
-                            count,
+                            Piece {
+                                bytes: &lines,
+                                lines: count,
+                                gzip,
+                            },
                             (r.partition, r.offset),
                             now,
                         );

@@ -127,7 +127,7 @@ impl Deliverer {
             let started = Instant::now();
             let res = tokio::select! {
                 () = cancel.cancelled() => return None,
-                r = self.client.write(endpoint, &b.db, &b.rp, &b.lines) => r,
+                r = self.client.write(endpoint, &b.db, &b.rp, &b.lines, b.gzip) => r,
             };
             self.metrics
                 .write_seconds
@@ -239,7 +239,8 @@ impl Deliverer {
             reason_class: class.as_str(),
             reason,
             sources: b.sources.clone(),
-            lines: b.lines.clone(),
+            // Dead letters hold plain lines (members that do not decompress are kept as read).
+            lines: b.plain().map_or_else(|_| b.lines.clone(), |p| p.lines),
         }
     }
 

@@ -201,25 +201,38 @@ impl ClusterClient {
         }
     }
 
-    /// Writes normalized lines (nanosecond timestamps) to `db`/`rp` on `endpoint`.
+    /// Writes normalized lines (nanosecond timestamps) to `db`/`rp` on `endpoint`: plain lines,
+    /// or with `members`, concatenated gzip members of such lines (sent as they are to a gzip
+    /// cluster, decompressed for the others).
     ///
     /// # Errors
-    /// [`WriteError`] when there is no answer (connect, timeout, TLS, a broken connection).
+    /// [`WriteError`] when there is no answer (connect, timeout, TLS, a broken connection), or
+    /// members that do not decompress for a cluster without gzip (as a refusal).
     pub async fn write(
         &self,
         endpoint: &Endpoint,
         db: &str,
         rp: &str,
         lines: &Bytes,
+        members: bool,
     ) -> Result<Answer, WriteError> {
         let mut req = self
             .http
             .post(self.write_url(endpoint, db, rp))
             .timeout(self.timeout);
-        req = if self.gzip {
-            req.header(CONTENT_ENCODING, "gzip").body(gzip(lines))
-        } else {
-            req.body(lines.clone())
+        req = match (self.gzip, members) {
+            (true, true) => req.header(CONTENT_ENCODING, "gzip").body(lines.clone()),
+            (true, false) => req.header(CONTENT_ENCODING, "gzip").body(gzip(lines)),
+            (false, false) => req.body(lines.clone()),
+            (false, true) => match crate::queue::payload::gunzip(lines) {
+                Ok(plain) => req.body(plain),
+                // Sent as they are: the cluster refuses them and the batch is dead-lettered
+                // with its answer, as any batch the cluster cannot read.
+                Err(e) => {
+                    tracing::warn!(error = %e, "queued members do not decompress");
+                    req.header(CONTENT_ENCODING, "gzip").body(lines.clone())
+                }
+            },
         };
         let tls = endpoint.url("/").starts_with("https:");
         let no_answer = |e: &reqwest::Error| WriteError::from_client(endpoint.to_string(), e, tls);

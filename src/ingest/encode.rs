@@ -34,6 +34,18 @@ pub struct Encoded {
     pub fresh_fields: Vec<(Vec<u8>, Vec<u8>, line_protocol::FieldType)>,
     /// The body has a field type conflict, decided with [`Target::stored`] fields known.
     pub stored_conflict: bool,
+    /// Lines in each of `records`, in order.
+    pub record_lines: Vec<usize>,
+}
+
+impl Encoded {
+    /// Compresses every record's lines into one framed gzip member
+    /// ([`crate::queue::payload`]): once here, instead of once per cluster in the drains.
+    pub fn compress_records(&mut self) {
+        for (record, &n) in self.records.iter_mut().zip(&self.record_lines) {
+            record.payload = crate::queue::payload::pack(&record.payload, n);
+        }
+    }
 }
 
 fn push_line_error(out: &mut String, reason: impl std::fmt::Display) {
@@ -174,6 +186,7 @@ fn pack(
     let seed = db_rp_hash(target.db, target.rp);
     let meta = RecordMeta::write(target.db, target.rp);
     let mut open: Vec<Vec<u8>> = vec![Vec::new(); partitions as usize];
+    let mut counts: Vec<usize> = vec![0; partitions as usize];
     let mut outcome = line_protocol::WriteOutcome::new();
     let mut out = Encoded::default();
     let conflict_reason = verdict
@@ -233,11 +246,13 @@ fn pack(
                 meta: meta.clone(),
                 payload: Bytes::from(std::mem::take(buf)),
             });
+            out.record_lines.push(std::mem::take(&mut counts[p]));
         }
         if buf.capacity() == 0 {
             buf.reserve((body.len() / partitions as usize + 64).min(cap + 64));
         }
         line_protocol::write_normalized(&line, ts, buf);
+        counts[p] += 1;
         out.accepted += 1;
     }
     for (p, buf) in open.into_iter().enumerate() {
@@ -247,6 +262,7 @@ fn pack(
                 meta: meta.clone(),
                 payload: Bytes::from(buf),
             });
+            out.record_lines.push(counts[p]);
         }
     }
     let conflict = verdict.is_none() && outcome.has_field_type_conflict();
@@ -280,6 +296,33 @@ mod tests {
             max_record_bytes: max,
             min_time: None,
             stored: None,
+        }
+    }
+
+    #[test]
+    fn records_know_their_line_counts_and_compress_once() {
+        let body: Vec<u8> = (0..500)
+            .flat_map(|i| format!("cpu,host=h{i} v={i} {i}\n").into_bytes())
+            .collect();
+        // Four partitions, records cut at 2 KB: many records.
+        let mut e = encode(&body, Precision::Nanosecond, 0, target(4, 2048));
+        assert_eq!(e.records.len(), e.record_lines.len());
+        assert!(e.records.len() > 4, "{}", e.records.len());
+        let plain: Vec<Bytes> = e.records.iter().map(|r| r.payload.clone()).collect();
+        for (r, &n) in e.records.iter().zip(&e.record_lines) {
+            assert_eq!(r.payload.iter().filter(|&&c| c == b'\n').count(), n);
+        }
+        assert_eq!(e.record_lines.iter().sum::<usize>(), 500);
+        e.compress_records();
+        for ((r, &n), p) in e.records.iter().zip(&e.record_lines).zip(&plain) {
+            assert_eq!(
+                crate::queue::payload::read(&r.payload),
+                crate::queue::payload::Payload::Gzip {
+                    lines: n,
+                    member: r.payload.slice(8..)
+                }
+            );
+            assert_eq!(&crate::queue::payload::plain_lines(&r.payload).unwrap(), p);
         }
     }
 

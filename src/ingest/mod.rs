@@ -568,6 +568,7 @@ async fn write_body(
         ingest.schema_answer("field_type_conflict");
     }
     let fresh = std::mem::take(&mut encoded.fresh_fields);
+    encoded.compress_records();
     let Some(message) = encoded.error else {
         *written = ingest.enqueue(encoded.records).await?;
         ingest.learned(req, &fresh);

@@ -16,7 +16,9 @@
 //! - Groups are independent: each has its own committed position per partition.
 //!
 //! Record format (version [`FORMAT_VERSION`]): the payload of a [`RecordKind::Write`] record is
-//! normalized line protocol — valid lines, each with a nanosecond timestamp, each ending in `\n`.
+//! normalized line protocol — valid lines, each with a nanosecond timestamp, each ending in `\n`
+//! — either plain or, as the ingest writes them, gzip-compressed behind a frame with their count
+//! ([`payload`]).
 //! A [`RecordKind::Ddl`] record's payload is a schema change (JSON of
 //! [`crate::query::statement::Ddl`]) acting on its `db`; a [`RecordKind::CreateDatabase`] record
 //! (written by earlier versions) carries no payload; its `db` names the database. The
@@ -24,6 +26,7 @@
 
 pub mod embedded;
 pub mod kafka;
+pub mod payload;
 
 use std::fmt;
 use std::time::Duration;

@@ -657,3 +657,75 @@ fn the_lag_bound_counts_what_was_written_since_the_reading() {
         .lag_bound_seconds(12_000, 0)
         .is_infinite());
 }
+
+#[test]
+fn framed_records_batch_as_members_with_their_count_and_plain_for_a_measurement_filter() {
+    let glob = |p: &str| vec![glob::Pattern::new(p).expect("test glob")];
+    let route = |measurements: &str| {
+        RouteTable::new(vec![RouteConfig {
+            databases: glob("db"),
+            retention_policies: glob("*"),
+            measurements: glob(measurements),
+            clusters: vec!["a".into()],
+            rename: BTreeMap::new(),
+        }])
+    };
+    let lines = b"cpu v=1 1\nmem v=2 2\ncpu v=3 3\n";
+    let framed = |offset| {
+        Input::Event(Event::Record(Record {
+            partition: 0,
+            offset,
+            timestamp_ms: 0,
+            meta: RecordMeta::write("db", ""),
+            payload: crate::queue::payload::pack(lines, 3),
+        }))
+    };
+    let delivered = |out: Vec<Command>| -> Vec<Batch> {
+        out.into_iter()
+            .filter_map(|c| match c {
+                Command::Deliver { batch, .. } => Some(batch),
+                _ => None,
+            })
+            .collect()
+    };
+    let now = Instant::now();
+
+    // Every measurement: the members go on compressed, counted from the frame (a batch closes
+    // at 6 lines: two records).
+    let mut core = Core::new(config(4, 6), route("*"), ClusterControl::default(), now);
+    assert!(delivered(core.step(framed(0), now)).is_empty());
+    let batches = delivered(core.step(framed(1), now));
+    assert_eq!(batches.len(), 1, "{batches:?}");
+    let b = &batches[0];
+    assert!(b.gzip);
+    assert_eq!((b.line_count, b.sources.clone()), (6, vec![(0, 0), (0, 1)]));
+    assert_eq!(&b.plain().unwrap().lines[..], &lines.repeat(2)[..]);
+
+    // Only `cpu`: the record is read plain and its `cpu` lines chosen.
+    let mut core = Core::new(config(4, 2), route("cpu"), ClusterControl::default(), now);
+    let batches = delivered(core.step(framed(0), now));
+    assert_eq!(batches.len(), 1, "{batches:?}");
+    assert!(!batches[0].gzip);
+    assert_eq!(&batches[0].lines[..], b"cpu v=1 1\ncpu v=3 3\n");
+
+    // A frame whose member is corrupt is a dead letter, read past.
+    let mut bad = crate::queue::payload::pack(lines, 3).to_vec();
+    bad.truncate(bad.len() - 3);
+    let out = core.step(
+        Input::Event(Event::Record(Record {
+            partition: 0,
+            offset: 1,
+            timestamp_ms: 0,
+            meta: RecordMeta::write("db", ""),
+            payload: Bytes::from(bad),
+        })),
+        now,
+    );
+    assert!(
+        out.iter().any(|c| matches!(
+            c,
+            Command::DeadLetter { letter, .. } if letter.sources == vec![(0, 1)]
+        )),
+        "{out:?}"
+    );
+}

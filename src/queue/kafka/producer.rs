@@ -50,8 +50,10 @@ impl KafkaProducer {
             "message.max.bytes",
             (settings.max_record_bytes + RECORD_OVERHEAD_BYTES).to_string(),
         );
+        // Write payloads are gzip members already (compressed once at ingest): lz4 on top
+        // would cost CPU at both ends for nothing.
         if !settings.properties.contains_key("compression.type") {
-            cfg.set("compression.type", "lz4");
+            cfg.set("compression.type", "none");
         }
         if settings.client_metrics.is_some()
             && !settings.properties.contains_key("statistics.interval.ms")
