@@ -8,10 +8,11 @@
 //!  client (Telegraf, client libraries, influx CLI, curl)
 //!    │  POST /write?db=&rp=&precision=     POST /api/v2/write?org=&bucket=&precision=
 //!    ▼
-//!  ingest ── auth, limits, gzip, parse + validate, timestamps fixed, split by partition
+//!  ingest ── auth, limits, gzip, parse + validate, timestamps fixed, split by partition,
+//!    │       each record compressed once (a gzip member the drains pass on)
 //!    │  produce, wait for the queue's durable ack, then answer 204 (or InfluxDB's own error)
 //!    ▼
-//!  queue  ── topic "writes": records of line protocol, partitioned by series key
+//!  queue  ── topic "writes": records of line protocol (gzip), partitioned by series key
 //!    │  one consumer group per cluster: each cluster has its own committed position
 //!    ▼
 //!  drain[cluster] ── batch by (db, rp), write to a healthy endpoint, commit after success

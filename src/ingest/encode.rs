@@ -40,10 +40,15 @@ pub struct Encoded {
 
 impl Encoded {
     /// Compresses every record's lines into one framed gzip member
-    /// ([`crate::queue::payload`]): once here, instead of once per cluster in the drains.
+    /// ([`crate::queue::payload`]): once here, instead of once per cluster in the drains. A
+    /// record that does not get smaller stays plain, so no record outgrows the queue's record
+    /// size cap that its lines were packed to.
     pub fn compress_records(&mut self) {
         for (record, &n) in self.records.iter_mut().zip(&self.record_lines) {
-            record.payload = crate::queue::payload::pack(&record.payload, n);
+            let framed = crate::queue::payload::pack(&record.payload, n);
+            if framed.len() < record.payload.len() {
+                record.payload = framed;
+            }
         }
     }
 }
@@ -313,6 +318,10 @@ mod tests {
             assert_eq!(r.payload.iter().filter(|&&c| c == b'\n').count(), n);
         }
         assert_eq!(e.record_lines.iter().sum::<usize>(), 500);
+        // A record that would not get smaller stays plain (and within the record size cap).
+        let mut tiny = encode(b"m v=1 1\n", Precision::Nanosecond, 0, target(1, 2048));
+        tiny.compress_records();
+        assert_eq!(&tiny.records[0].payload[..], b"m v=1 1\n");
         e.compress_records();
         for ((r, &n), p) in e.records.iter().zip(&e.record_lines).zip(&plain) {
             assert_eq!(
