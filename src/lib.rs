@@ -38,6 +38,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod drain;
+pub mod gzip;
 pub mod health;
 pub mod influx;
 pub mod ingest;

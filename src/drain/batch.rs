@@ -32,11 +32,7 @@ impl Batch {
     /// # Errors
     /// The reason, when the members do not decompress.
     pub fn plain(&self) -> Result<Batch, String> {
-        let lines = if self.gzip {
-            crate::queue::payload::gunzip(&self.lines)?
-        } else {
-            self.lines.clone()
-        };
+        let lines = self.plain_lines()?;
         Ok(Batch {
             db: self.db.clone(),
             rp: self.rp.clone(),
@@ -45,6 +41,18 @@ impl Batch {
             line_count: self.line_count,
             sources: self.sources.clone(),
         })
+    }
+
+    /// The batch's lines, plain (members decompressed).
+    ///
+    /// # Errors
+    /// The reason, when the members do not decompress.
+    pub fn plain_lines(&self) -> Result<Bytes, String> {
+        if self.gzip {
+            crate::gzip::decompress(&self.lines)
+        } else {
+            Ok(self.lines.clone())
+        }
     }
 
     /// Splits the batch in two halves by lines (for a 413), plain; `None` for a single line
@@ -219,8 +227,8 @@ mod tests {
     fn members_and_plain_lines_never_share_a_batch() {
         let now = Instant::now();
         let mut b = Batcher::new(100, 1 << 20, Duration::from_secs(1));
-        let m1 = crate::influx::gzip(b"a v=1 1\n");
-        let m2 = crate::influx::gzip(b"b v=2 2\nc v=3 3\n");
+        let m1 = crate::gzip::compress(b"a v=1 1\n");
+        let m2 = crate::gzip::compress(b"b v=2 2\nc v=3 3\n");
         let gz = |bytes| Piece {
             bytes,
             lines: 0,

@@ -567,6 +567,18 @@ impl Core {
         }
     }
 
+    /// [`Core::undecodable`] for a record read whole.
+    fn undecodable_record(&mut self, r: Record, reason: &str, out: &mut Vec<Command>) {
+        self.undecodable(
+            r.partition,
+            r.offset,
+            r.timestamp_ms,
+            reason,
+            r.payload,
+            out,
+        );
+    }
+
     /// A record that cannot be carried out goes to the dead letters (it counts as read).
     fn undecodable(
         &mut self,
@@ -615,14 +627,7 @@ impl Core {
             RecordKind::CreateDatabase => self.ddl(&r, &Ddl::create_database(&r.meta.db)),
             RecordKind::Ddl => match Ddl::from_payload(&r.payload) {
                 Ok(ddl) => self.ddl(&r, &ddl),
-                Err(reason) => self.undecodable(
-                    r.partition,
-                    r.offset,
-                    r.timestamp_ms,
-                    &reason,
-                    r.payload,
-                    out,
-                ),
+                Err(reason) => self.undecodable_record(r, &reason, out),
             },
             RecordKind::Write => {
                 let (db, lines, count, gzip) =
@@ -640,16 +645,7 @@ impl Core {
                             // Choosing lines by measurement needs them plain.
                             let plain = match payload::plain_lines(&r.payload) {
                                 Ok(plain) => plain,
-                                Err(reason) => {
-                                    return self.undecodable(
-                                        r.partition,
-                                        r.offset,
-                                        r.timestamp_ms,
-                                        &reason,
-                                        r.payload,
-                                        out,
-                                    );
-                                }
+                                Err(reason) => return self.undecodable_record(r, &reason, out),
                             };
                             let (lines, n) = select_lines(&plain, |m| {
                                 self.routes.takes(name, &r.meta.db, &r.meta.rp, m)

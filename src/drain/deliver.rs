@@ -240,7 +240,7 @@ impl Deliverer {
             reason,
             sources: b.sources.clone(),
             // Dead letters hold plain lines (members that do not decompress are kept as read).
-            lines: b.plain().map_or_else(|_| b.lines.clone(), |p| p.lines),
+            lines: b.plain_lines().unwrap_or_else(|_| b.lines.clone()),
         }
     }
 

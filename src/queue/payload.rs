@@ -11,8 +11,6 @@
 //! The magic starts with a NUL byte, which a plain payload never starts with: its first line
 //! starts with a measurement, and the scanner skips leading NULs before it.
 
-use std::io::Read as _;
-
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// First bytes of a framed payload.
@@ -35,7 +33,7 @@ pub enum Payload {
 
 /// Frames `lines` (normalized, `count` of them) as one gzip member.
 pub fn pack(lines: &[u8], count: usize) -> Bytes {
-    let member = crate::influx::gzip(lines);
+    let member = crate::gzip::compress(lines);
     let mut out = BytesMut::with_capacity(HEADER + member.len());
     out.put_slice(&FRAME_MAGIC);
     out.put_u32_le(u32::try_from(count).unwrap_or(u32::MAX));
@@ -64,26 +62,8 @@ pub fn read(payload: &Bytes) -> Payload {
 pub fn plain_lines(payload: &Bytes) -> Result<Bytes, String> {
     match read(payload) {
         Payload::Plain(lines) => Ok(lines),
-        Payload::Gzip { member, .. } => gunzip(&member),
+        Payload::Gzip { member, .. } => crate::gzip::decompress(&member),
     }
-}
-
-/// Decompresses gzip members (as [`pack`] writes them, concatenated or not).
-///
-/// # Errors
-/// The decompressor's reason for corrupt or truncated input.
-pub fn gunzip(members: &[u8]) -> Result<Bytes, String> {
-    // The last member's trailer holds its size: exact for one member.
-    let hint = members
-        .len()
-        .checked_sub(4)
-        .and_then(|at| <[u8; 4]>::try_from(&members[at..]).ok())
-        .map_or(0, |t| u32::from_le_bytes(t) as usize);
-    let mut out = Vec::with_capacity(hint.max(members.len() * 4) + 1);
-    isal::read::Decoder::new(members, isal::Codec::Gzip)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("decompressing a queued payload: {e}"))?;
-    Ok(Bytes::from(out))
 }
 
 #[cfg(test)]
@@ -98,7 +78,7 @@ mod tests {
         match read(&framed) {
             Payload::Gzip { lines: n, member } => {
                 assert_eq!(n, 2000);
-                assert_eq!(gunzip(&member).unwrap(), lines);
+                assert_eq!(crate::gzip::decompress(&member).unwrap(), lines);
             }
             Payload::Plain(_) => panic!("framed payload read as plain"),
         }
@@ -125,7 +105,10 @@ mod tests {
             };
             body.extend_from_slice(&member);
         }
-        assert_eq!(&gunzip(&body).unwrap()[..], b"a v=1 1\nb v=2 2\n");
+        assert_eq!(
+            &crate::gzip::decompress(&body).unwrap()[..],
+            b"a v=1 1\nb v=2 2\n"
+        );
     }
 
     #[test]
