@@ -38,13 +38,20 @@ pub struct Encoded {
     pub record_lines: Vec<usize>,
 }
 
+/// Records shorter than this stay plain without a try: the frame and gzip's header and
+/// trailer take 26 bytes, about what deflate saves on a line or two.
+const MIN_COMPRESSED_RECORD: usize = 128;
+
 impl Encoded {
     /// Compresses every record's lines into one framed gzip member
     /// ([`crate::queue::payload`]): once here, instead of once per cluster in the drains. A
     /// record that does not get smaller stays plain, so no record outgrows the queue's record
-    /// size cap that its lines were packed to.
+    /// size cap that its lines were packed to; records under 128 bytes are not tried.
     pub fn compress_records(&mut self) {
         for (record, &n) in self.records.iter_mut().zip(&self.record_lines) {
+            if record.payload.len() < MIN_COMPRESSED_RECORD {
+                continue;
+            }
             let framed = crate::queue::payload::pack(&record.payload, n);
             if framed.len() < record.payload.len() {
                 record.payload = framed;
@@ -190,8 +197,8 @@ fn pack(
     let cap = target.max_record_bytes.max(1);
     let seed = db_rp_hash(target.db, target.rp);
     let meta = RecordMeta::write(target.db, target.rp);
-    let mut open: Vec<Vec<u8>> = vec![Vec::new(); partitions as usize];
-    let mut counts: Vec<usize> = vec![0; partitions as usize];
+    // Each partition's open record and its line count.
+    let mut open: Vec<(Vec<u8>, usize)> = vec![(Vec::new(), 0); partitions as usize];
     let mut outcome = line_protocol::WriteOutcome::new();
     let mut out = Encoded::default();
     let conflict_reason = verdict
@@ -243,7 +250,7 @@ fn pack(
             }
         };
         let p = partition_of(seed, line_protocol::series_key_hash(&line), partitions) as usize;
-        let buf = &mut open[p];
+        let (buf, count) = &mut open[p];
         // Normalized size: key+fields, space, up to 20 digits, newline.
         if !buf.is_empty() && buf.len() + line.fields_end + 22 > cap {
             out.records.push(OutgoingRecord {
@@ -251,23 +258,23 @@ fn pack(
                 meta: meta.clone(),
                 payload: Bytes::from(std::mem::take(buf)),
             });
-            out.record_lines.push(std::mem::take(&mut counts[p]));
+            out.record_lines.push(std::mem::take(count));
         }
         if buf.capacity() == 0 {
             buf.reserve((body.len() / partitions as usize + 64).min(cap + 64));
         }
         line_protocol::write_normalized(&line, ts, buf);
-        counts[p] += 1;
+        *count += 1;
         out.accepted += 1;
     }
-    for (p, buf) in open.into_iter().enumerate() {
+    for (p, (buf, count)) in open.into_iter().enumerate() {
         if !buf.is_empty() {
             out.records.push(OutgoingRecord {
                 partition: p as u32,
                 meta: meta.clone(),
                 payload: Bytes::from(buf),
             });
-            out.record_lines.push(counts[p]);
+            out.record_lines.push(count);
         }
     }
     let conflict = verdict.is_none() && outcome.has_field_type_conflict();

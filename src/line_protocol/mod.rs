@@ -29,6 +29,7 @@
 //! preceded by a backslash, does not end the line. A '\r' before the newline stays in the line
 //! (1.x rejects `cpu v=1\r` with "invalid number").
 
+mod classify;
 mod conflicts;
 mod drops;
 mod normalize;

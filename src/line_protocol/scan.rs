@@ -10,33 +10,8 @@
 
 use memchr::{memchr, memchr2, memchr3};
 
+use super::classify::{skip_to, FIELD_STOP, LINE_STOP, MEASUREMENT_STOP, TAG_STOP};
 use super::{Line, ParseErrorKind, Precision, MAX_KEY_LENGTH};
-
-/// Byte classes for the skip loops: a set bit marks a byte the scanner must look at.
-const MEASUREMENT_STOP: u8 = 1; // ' ' ','
-const TAG_STOP: u8 = 2; // ' ' ',' '='
-const FIELD_STOP: u8 = 4; // ' ' ',' '=' '"' '\\'
-const LINE_STOP: u8 = 8; // ' ' ',' '=' '"' '\\' '\n'
-
-static CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    t[b' ' as usize] = MEASUREMENT_STOP | TAG_STOP | FIELD_STOP | LINE_STOP;
-    t[b',' as usize] = MEASUREMENT_STOP | TAG_STOP | FIELD_STOP | LINE_STOP;
-    t[b'=' as usize] = TAG_STOP | FIELD_STOP | LINE_STOP;
-    t[b'"' as usize] = FIELD_STOP | LINE_STOP;
-    t[b'\\' as usize] = FIELD_STOP | LINE_STOP;
-    t[b'\n' as usize] = LINE_STOP;
-    t
-};
-
-/// First index >= `i` whose byte is in `class`, or `buf.len()`.
-#[inline(always)]
-fn skip_to(buf: &[u8], mut i: usize, class: u8) -> usize {
-    while i < buf.len() && CLASS[buf[i] as usize] & class == 0 {
-        i += 1;
-    }
-    i
-}
 
 /// `skipWhitespace`: 1.6 skips spaces, tabs and NUL bytes.
 #[inline]
@@ -81,7 +56,7 @@ fn scan_line_state(buf: &[u8], mut i: usize) -> (usize, bool) {
     let mut equals = 0usize;
     let mut commas = 0usize;
     loop {
-        i = skip_to(buf, i, LINE_STOP);
+        i = skip_to::<LINE_STOP>(buf, i);
         if i >= buf.len() {
             break;
         }
@@ -142,7 +117,7 @@ pub(super) fn parse_point(
     }
     let mut i = 1;
     let has_tags = loop {
-        i = skip_to(buf, i, MEASUREMENT_STOP);
+        i = skip_to::<MEASUREMENT_STOP>(buf, i);
         if i >= len {
             return Err(ParseErrorKind::MissingFields);
         }
@@ -254,7 +229,7 @@ fn scan_tags(buf: &[u8], mut i: usize) -> Result<(usize, bool, bool, bool), Pars
             return Err(ParseErrorKind::MissingTagKey);
         }
         loop {
-            i = skip_to(buf, i + 1, TAG_STOP);
+            i = skip_to::<TAG_STOP>(buf, i + 1);
             if i >= len {
                 return Err(ParseErrorKind::MissingTagValue);
             }
@@ -285,7 +260,7 @@ fn scan_tags(buf: &[u8], mut i: usize) -> Result<(usize, bool, bool, bool), Pars
         }
         // The first byte of a value is not examined: `a==b` is tag a with value `=b`.
         let at_space = loop {
-            i = skip_to(buf, i + 1, TAG_STOP);
+            i = skip_to::<TAG_STOP>(buf, i + 1);
             if i >= len {
                 return Err(ParseErrorKind::MissingFields);
             }
@@ -361,7 +336,7 @@ fn scan_fields(
     let mut irregular = false;
     loop {
         // Bytes outside FIELD_STOP only advance (quoted state is handled below).
-        i = skip_to(buf, i, FIELD_STOP);
+        i = skip_to::<FIELD_STOP>(buf, i);
         if i >= len {
             break;
         }
