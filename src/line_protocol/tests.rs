@@ -742,3 +742,20 @@ fn timestamps_of_every_length_parse_exactly() {
     assert!(parse_line(b"m v=1 9223372036854775808").is_err());
     assert!(parse_line(b"m v=1 9999999999999999999").is_err());
 }
+
+#[test]
+fn timestamps_with_any_byte_in_any_place_agree_with_the_reference() {
+    // The timestamp scan checks eight bytes at a time for digits: every byte value at every
+    // place of a 19-digit timestamp (signed and not) must be judged as byte by byte.
+    for base in ["m v=1 1234567890123456789", "m v=1 -123456789012345678"] {
+        let at = base.len() - 19;
+        for k in at..base.len() {
+            for b in 0..=255u8 {
+                let mut body = base.as_bytes().to_vec();
+                body[k] = b;
+                agree(&body, None);
+                agree(&body, Some(Precision::Second));
+            }
+        }
+    }
+}
