@@ -711,6 +711,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn short_names_mix_apart() {
+        // Every name of 0-7 bytes over a small alphabet gets its own field-shape mix.
+        let alphabet = b"ab_9";
+        let mut names: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut last: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..7 {
+            last = last
+                .iter()
+                .flat_map(|n| {
+                    alphabet.iter().map(move |&c| {
+                        let mut m = n.clone();
+                        m.push(c);
+                        m
+                    })
+                })
+                .collect();
+            names.extend(last.iter().cloned());
+        }
+        let mut seen = std::collections::HashMap::new();
+        for n in &names {
+            if let Some(other) = seen.insert(mix_bytes(SHAPE_SEED, n), n) {
+                panic!("{other:?} and {n:?} mix alike");
+            }
+        }
+        assert_eq!(seen.len(), names.len());
+    }
+
+    #[test]
     fn line_ends_agree_with_the_full_walk() {
         // The fast split (state taken from counts up to the first quote or backslash) against
         // scanLine's walk from the start, on bodies over the bytes that change its state.
