@@ -167,6 +167,48 @@ async fn write(fr: &Fluxroute, db: &str, body: &str) {
     assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
 }
 
+/// Waits until consumer group `group` has committed every record in the writes topic (each
+/// partition's committed position at its high watermark).
+async fn wait_committed_everything(broker: &Broker, group: &str, within: Duration) {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", group)
+        .create()
+        .expect("a Kafka client");
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let mut behind = Vec::new();
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..4 {
+            tpl.add_partition(TOPIC, p);
+        }
+        let committed = consumer.committed_offsets(tpl, Duration::from_secs(10));
+        for p in 0..4 {
+            let high = consumer
+                .fetch_watermarks(TOPIC, p, Duration::from_secs(10))
+                .map_or(-1, |w| w.1);
+            let at = committed
+                .as_ref()
+                .ok()
+                .and_then(|c| c.find_partition(TOPIC, p))
+                .map(|e| e.offset());
+            if high != 0 && at != Some(Offset::Offset(high)) {
+                behind.push((p, at, high));
+            }
+        }
+        if behind.is_empty() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "group {group} has not committed every record (partition, committed, high): {behind:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn kafka_settings(broker: &Broker) -> KafkaSettings {
     KafkaSettings {
         brokers: vec![broker.bootstrap()],
@@ -391,6 +433,15 @@ async fn standby_takes_a_down_clusters_writes_until_it_recovers() {
     let (body1, set1) = lines("before", 0..200);
     write(&fr, "d", &body1).await;
     wait_for_points(&a, "d", &set1, Duration::from_secs(30)).await;
+    // The reroute starts from a's committed positions: the standby takes nothing from before the
+    // outage only once a has committed every record it delivered (a commit still in flight when
+    // a goes down is redelivered, to the standby: at least once).
+    wait_committed_everything(
+        &broker,
+        &fluxroute::drain::group_name("a"),
+        Duration::from_secs(30),
+    )
+    .await;
 
     a.kill();
     wait_metric(

@@ -166,15 +166,7 @@ fn schema_change_answer(
             _ => format!(r#"{{"statement_id":{i}}}"#),
         })
         .collect();
-    (
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        format!("{{\"results\":[{}]}}\n", results.join(",")),
-    )
-        .into_response()
+    crate::query::results_answer(&results)
 }
 
 /// `POST /api/v2/query`: a Flux query, passed on to one cluster that holds its bucket's

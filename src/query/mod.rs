@@ -94,6 +94,20 @@ pub fn flux_bucket(body: &[u8]) -> Option<String> {
 pub const PASSED_PARAMS: &[&str] = &["rp", "epoch", "chunked", "chunk_size", "params"];
 
 /// What `lock` holds now (also after a panic while it was held: the value is replaced whole).
+/// influxd's answer to a query (200): `{"results":[...]}` and a newline, as JSON. Each result is a
+/// JSON object written in influxd's key order (`statement_id` first), which a map would sort.
+pub(crate) fn results_answer(results: &[String]) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        format!("{{\"results\":[{}]}}\n", results.join(",")),
+    )
+        .into_response()
+}
+
 fn current<T>(lock: &RwLock<Arc<T>>) -> Arc<T> {
     lock.read()
         .map_or_else(|p| Arc::clone(&p.into_inner()), |v| Arc::clone(&v))
@@ -242,15 +256,7 @@ impl QueryRouter {
             let results: Vec<String> = (0..read.statements)
                 .map(|i| format!(r#"{{"statement_id":{i},"error":{error}}}"#))
                 .collect();
-            let body = format!("{{\"results\":[{}]}}\n", results.join(","));
-            return (
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                body,
-            )
-                .into_response();
+            return results_answer(&results);
         }
         let clusters = self.clusters();
         let mut failures = Vec::new();
