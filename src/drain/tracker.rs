@@ -12,6 +12,9 @@ struct PartitionTrack {
     next: Option<i64>,
     /// The last position committed (or known committed).
     committed: Option<i64>,
+    /// Where this drain began reading the partition (the group's position then): its first
+    /// commit counts the records from here.
+    start: Option<i64>,
 }
 
 impl PartitionTrack {
@@ -38,6 +41,7 @@ impl OffsetTracker {
     /// A record was read and has work outstanding.
     pub fn read(&mut self, partition: u32, offset: i64, timestamp_ms: i64) {
         let t = self.parts.entry(partition).or_default();
+        t.start.get_or_insert(offset);
         t.pending.insert(offset, timestamp_ms);
         t.next = Some(t.next.map_or(offset + 1, |n| n.max(offset + 1)));
     }
@@ -45,6 +49,7 @@ impl OffsetTracker {
     /// A record was read and needs no work (not routed to this cluster).
     pub fn skip(&mut self, partition: u32, offset: i64) {
         let t = self.parts.entry(partition).or_default();
+        t.start.get_or_insert(offset);
         t.next = Some(t.next.map_or(offset + 1, |n| n.max(offset + 1)));
     }
 
@@ -71,12 +76,12 @@ impl OffsetTracker {
     }
 
     /// Records that `positions` are committed; returns how many records the positions moved
-    /// forward past (partitions seen for the first time count from nothing).
+    /// forward past (a partition's first commit counts from where this drain began reading it).
     pub fn committed(&mut self, positions: &[(u32, i64)]) -> u64 {
         let mut advanced = 0;
         for &(p, pos) in positions {
             if let Some(t) = self.parts.get_mut(&p) {
-                if let Some(prev) = t.committed {
+                if let Some(prev) = t.committed.or(t.start) {
                     advanced += u64::try_from(pos - prev).unwrap_or(0);
                 }
                 t.committed = Some(pos);
@@ -100,6 +105,7 @@ impl OffsetTracker {
                 pending: BTreeMap::new(),
                 next: Some(position),
                 committed: None,
+                start: Some(position),
             },
         );
     }
@@ -166,6 +172,27 @@ mod tests {
         assert_eq!(t.committable(), vec![(1, 2)]);
         t.finish(1, 2);
         assert_eq!(t.committable(), vec![(1, 4)]);
+    }
+
+    #[test]
+    fn a_first_commit_counts_from_where_reading_began() {
+        // A group that had committed 5 on partition 0: this drain reads from 5; its first
+        // commit at 8 moved past 3 records, the next at 9 past one more.
+        let mut t = OffsetTracker::new();
+        for o in 5..8 {
+            t.read(0, o, 0);
+            t.finish(0, o);
+        }
+        t.skip(1, 0);
+        assert_eq!(t.committed(&t.committable()), 4);
+        t.read(0, 8, 0);
+        t.finish(0, 8);
+        assert_eq!(t.committed(&t.committable()), 1);
+        // After a seek back (a replay), commits count from the seek's position.
+        t.reset(0, 2);
+        t.read(0, 2, 0);
+        t.finish(0, 2);
+        assert_eq!(t.committed(&t.committable()), 1);
     }
 
     #[test]
