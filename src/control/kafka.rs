@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use super::{ClusterControl, Control, ControlStore};
+use crate::queue::kafka::polled::{PolledProducer, Record};
 use crate::queue::kafka::{ensure_topic_with, KafkaSettings};
 use crate::queue::Error;
 
@@ -26,7 +26,7 @@ pub fn control_topic(topic: &str) -> String {
 pub struct KafkaControlStore {
     settings: KafkaSettings,
     topic: String,
-    producer: FutureProducer,
+    producer: PolledProducer<rdkafka::client::DefaultClientContext>,
 }
 
 impl std::fmt::Debug for KafkaControlStore {
@@ -57,8 +57,7 @@ impl KafkaControlStore {
         .await?;
         let mut cfg = settings.client_config(&[("enable.idempotence", "true"), ("acks", "all")])?;
         cfg.set("linger.ms", "0");
-        let producer = cfg
-            .create()
+        let producer = PolledProducer::create(&cfg, rdkafka::client::DefaultClientContext)
             .map_err(|e| Error::Setup(format!("creating the control producer: {e}")))?;
         Ok(KafkaControlStore {
             settings: settings.clone(),
@@ -101,15 +100,21 @@ impl ControlStore for KafkaControlStore {
     async fn publish(&self, cluster: &str, state: &ClusterControl) -> Result<(), Error> {
         let value = serde_json::to_vec(state)
             .map_err(|e| Error::Setup(format!("encoding control state: {e}")))?;
-        let rec = FutureRecord::to(&self.topic)
-            .partition(0)
-            .key(cluster.as_bytes())
-            .payload(&value);
-        self.producer
-            .send(rec, Duration::from_secs(10))
+        let rec = Record {
+            topic: &self.topic,
+            partition: 0,
+            key: Some(cluster.as_bytes()),
+            payload: &value,
+            headers: None,
+        };
+        let delivery = self
+            .producer
+            .send(rec)
+            .map_err(|e| Error::unavailable("publishing control state", e))?;
+        delivery
             .await
             .map(|_| ())
-            .map_err(|(e, _)| Error::unavailable("publishing control state", e))
+            .map_err(|e| Error::unavailable("publishing control state", e))
     }
 
     async fn load(&self) -> Result<BTreeMap<String, ClusterControl>, Error> {

@@ -81,21 +81,19 @@ impl DeadLetterSink for KafkaDeadLetters {
                 key: "sources",
                 value: Some(sources.as_bytes()),
             });
-        let rec = FutureRecord::<[u8], [u8]>::to(topic)
-            .key(letter.cluster.as_bytes())
-            .payload(&letter.lines[..])
-            .headers(headers);
-        let rec = rec.partition(0);
+        let rec = polled::Record {
+            topic,
+            partition: 0,
+            key: Some(letter.cluster.as_bytes()),
+            payload: &letter.lines[..],
+            headers: Some(headers),
+        };
         let fut = producer
-            .send_result(rec)
-            .map_err(|(e, _)| Error::unavailable("producing a dead letter", e))?;
-        match fut.await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err((e, _))) => Err(Error::unavailable("delivering a dead letter", e)),
-            Err(_) => Err(Error::Setup(
-                "producer dropped the dead letter's delivery report".into(),
-            )),
-        }
+            .send(rec)
+            .map_err(|e| Error::unavailable("producing a dead letter", e))?;
+        fut.await
+            .map(|_| ())
+            .map_err(|e| Error::unavailable("delivering a dead letter", e))
     }
 
     async fn list(&self, from: u64, max: usize) -> Result<Vec<StoredDeadLetter>, Error> {

@@ -29,7 +29,6 @@ use rdkafka::consumer::{
 };
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
 
 use super::{
@@ -39,6 +38,7 @@ use super::{
 
 mod consumer;
 mod dead_letters;
+pub(crate) mod polled;
 mod producer;
 
 pub use consumer::KafkaConsumerGroup;
@@ -214,7 +214,7 @@ impl ClientContext for StatsContext {
 }
 
 /// The producer type fluxroute uses.
-type Producer_ = FutureProducer<StatsContext>;
+type Producer_ = Arc<polled::PolledProducer<StatsContext>>;
 
 impl KafkaSettings {
     pub(crate) fn client_config(&self, pinned: &[(&str, &str)]) -> Result<ClientConfig, Error> {

@@ -64,8 +64,8 @@ impl KafkaProducer {
             metrics: settings.client_metrics.clone(),
             errors: ClientErrors::default(),
         };
-        let producer: Producer_ = cfg
-            .create_with_context(context.clone())
+        let producer: Producer_ = polled::PolledProducer::create(&cfg, context.clone())
+            .map(Arc::new)
             .map_err(|e| Error::Setup(format!("creating Kafka producer: {e}")))?;
         if settings
             .properties
@@ -192,16 +192,13 @@ impl KafkaProducer {
         if g.0 != seen {
             return;
         }
-        match self
-            .config
-            .create_with_context::<_, Producer_>(self.context.clone())
-        {
+        match polled::PolledProducer::create(&self.config, self.context.clone()) {
             Ok(fresh) => {
                 tracing::warn!(
                     generation = seen + 1,
                     "replacing the Kafka producer after a delivery error"
                 );
-                *g = (seen + 1, fresh);
+                *g = (seen + 1, Arc::new(fresh));
             }
             Err(e) => tracing::error!(error = %e, "recreating the Kafka producer"),
         }
@@ -219,32 +216,31 @@ async fn enqueue_on(
         for r in records {
             let partition = i32::try_from(r.partition)
                 .map_err(|_| Error::Setup(format!("partition {} out of range", r.partition)))?;
-            let rec = FutureRecord::<(), [u8]>::to(topic)
-                .partition(partition)
-                .payload(&r.payload[..])
-                .headers(headers(&r.meta));
-            match producer.send_result(rec) {
+            let rec = polled::Record {
+                topic,
+                partition,
+                key: None,
+                payload: &r.payload[..],
+                headers: Some(headers(&r.meta)),
+            };
+            match producer.send(rec) {
                 Ok(fut) => pending.push(fut),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => {
                     return Err(Error::Full("librdkafka producer queue is full".into()));
                 }
-                Err((e, _)) => return Err(Error::unavailable("producing a record", e)),
+                Err(e) => return Err(Error::unavailable("producing a record", e)),
             }
         }
         let mut at = Vec::with_capacity(pending.len());
         for fut in pending {
             match fut.await {
-                Ok(Ok(d)) => at.push((u32::try_from(d.partition).unwrap_or(0), d.offset)),
-                Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), _))) => {
+                Ok((partition, offset)) => {
+                    at.push((u32::try_from(partition).unwrap_or(0), offset));
+                }
+                Err(KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut)) => {
                     return Err(Error::Timeout(produce_timeout));
                 }
-                Ok(Err((e, _))) => return Err(Error::unavailable("delivering a record", e)),
-                Err(_) => {
-                    return Err(Error::Unavailable {
-                        context: "delivering a record".into(),
-                        source: "producer dropped the delivery report".into(),
-                    })
-                }
+                Err(e) => return Err(Error::unavailable("delivering a record", e)),
             }
         }
         Ok(at)
