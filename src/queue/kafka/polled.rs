@@ -10,8 +10,10 @@
 //!
 //! Here each poll asks for a whole number of milliseconds plus a few microseconds: librdkafka
 //! waits the whole milliseconds, wakes past the deadline (a timed wait ends at or after its
-//! time), and the call returns without a zero-timeout round. Delivery reports resolve a oneshot
-//! per record, as `FutureProducer`'s do.
+//! time), and the call returns without a zero-timeout round. (An event that ends a wait early
+//! leaves a fraction of a millisecond to the next wait, so a busy producer can still spin once
+//! per call, under a millisecond; an idle one does not.) Delivery reports resolve a oneshot per
+//! record, as `FutureProducer`'s do.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
