@@ -93,7 +93,6 @@ pub fn flux_bucket(body: &[u8]) -> Option<String> {
 /// Parameters of a read passed on to the cluster as they are.
 pub const PASSED_PARAMS: &[&str] = &["rp", "epoch", "chunked", "chunk_size", "params"];
 
-/// What `lock` holds now (also after a panic while it was held: the value is replaced whole).
 /// influxd's answer to a query (200): `{"results":[...]}` and a newline, as JSON. Each result is a
 /// JSON object written in influxd's key order (`statement_id` first), which a map would sort.
 pub(crate) fn results_answer(results: &[String]) -> Response {
@@ -108,6 +107,7 @@ pub(crate) fn results_answer(results: &[String]) -> Response {
         .into_response()
 }
 
+/// What `lock` holds now (also after a panic while it was held: the value is replaced whole).
 fn current<T>(lock: &RwLock<Arc<T>>) -> Arc<T> {
     lock.read()
         .map_or_else(|p| Arc::clone(&p.into_inner()), |v| Arc::clone(&v))
