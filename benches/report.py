@@ -45,6 +45,7 @@ if ingest:
               "fluxroute_gzip": "c. fluxroute ingest, gzip",
               "fluxroute_half": "f. ingest at half (b)'s rate",
               "relay": "p. influxdb-relay → influxd",
+              "proxy": "p2. influx-proxy, acked",
               "direct_gzip": "a2. influxd direct, gzip bodies",
               "direct_end": "a3. influxd direct, at the end"}
     for name, r in ingest.items():
@@ -52,7 +53,7 @@ if ingest:
         mlines = rep["lines_acked"] / 1e6
         per_m = lambda s: s / mlines if mlines else None
         server = {"direct": "influxd", "direct_gzip": "influxd", "direct_end": "influxd",
-                  "relay": "relay"}.get(name, "fluxroute")
+                  "relay": "relay", "proxy": "proxy"}.get(name, "fluxroute")
         row = {
             "lines_per_sec": rep["lines_per_sec"],
             "p50_ms": rep["latency_ms"]["p50"],
@@ -72,6 +73,13 @@ if ingest:
             "fluxroute_metrics": r["fluxroute_metrics"] if server == "fluxroute" else None,
         }
         rows.append((labels[name], row))
+        if "delivered" in r:
+            # A peer that acks from memory: the same run, counted when influxd had the lines.
+            dl = r["delivered"]
+            row["delivered"] = dl
+            rows.append(("p2. influx-proxy, delivered", row | {
+                "lines_per_sec": dl["lines_per_sec"], "p99_ms": None,
+                "ratio_vs_influxd": dl["lines_per_sec"] / base if base else None}))
         ingest[name] = row
     if drain.get("lines_written"):
         row = {
@@ -138,10 +146,17 @@ if ingest:
     if "relay" in ingest:
         print("  (p): influxdb-relay (built locally) in front of influxd; server = the relay, whose acks")
         print("  follow influxd's (acked = delivered); influxd's own CPU is in the JSON.")
+    if "proxy" in ingest:
+        dl = ingest["proxy"].get("delivered") or {}
+        print("  (p2): influx-proxy (built locally) in front of influxd; it acks from its memory buffer,"
+              " so delivered =")
+        print(f"  acked lines over the time until influxd had written them all"
+              f" ({dl.get('catchup_secs', 0):.1f}s after loadgen ended"
+              + ("" if dl.get("complete") else "; NOT all written by the deadline") + ").")
     for name, row in ingest.items():
         if name not in labels:
             continue
-        if name not in ("direct", "direct_gzip", "direct_end", "relay"):
+        if name not in ("direct", "direct_gzip", "direct_end", "relay", "proxy"):
             infl = row["core_seconds_per_million_lines"].get("influxd") or 0
             if infl > 0.05:
                 print(f"  note: influxd used {infl:.2f} core-s/M lines during {name}: something was"
