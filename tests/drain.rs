@@ -18,6 +18,8 @@ use support::influxd::{Influxd, Options};
 use support::points::{acked, stored};
 
 const TOPIC: &str = "writes";
+/// Partitions of the writes topic in every test here.
+const PARTITIONS: i32 = 4;
 
 /// A cluster entry for the test config.
 fn cluster(name: &str, influxd: &Influxd, extra: &str) -> String {
@@ -27,7 +29,7 @@ fn cluster(name: &str, influxd: &Influxd, extra: &str) -> String {
 fn config(broker: &Broker, clusters: &str, route_clusters: &[&str]) -> String {
     Setup::kafka(&broker.bootstrap())
         .topic(TOPIC)
-        .partitions(4)
+        .partitions(PARTITIONS as u32)
         .section("[ingest]\nenqueue_timeout = \"5s\"")
         .cluster_toml(clusters)
         .route(&["*"], route_clusters)
@@ -177,15 +179,14 @@ async fn wait_committed_everything(broker: &Broker, group: &str, within: Duratio
         .set("group.id", group)
         .create()
         .expect("a Kafka client");
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
+    let probe = async || {
         let mut behind = Vec::new();
         let mut tpl = TopicPartitionList::new();
-        for p in 0..4 {
+        for p in 0..PARTITIONS {
             tpl.add_partition(TOPIC, p);
         }
         let committed = consumer.committed_offsets(tpl, Duration::from_secs(10));
-        for p in 0..4 {
+        for p in 0..PARTITIONS {
             let high = consumer
                 .fetch_watermarks(TOPIC, p, Duration::from_secs(10))
                 .map_or(-1, |w| w.1);
@@ -199,21 +200,20 @@ async fn wait_committed_everything(broker: &Broker, group: &str, within: Duratio
             }
         }
         if behind.is_empty() {
-            return;
+            Ok(())
+        } else {
+            Err(format!("(partition, committed, high) {behind:?}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "group {group} has not committed every record (partition, committed, high): {behind:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    };
+    let what = format!("group {group} committed every record");
+    support::poll_until(&what, within, Duration::from_millis(200), probe).await;
 }
 
 fn kafka_settings(broker: &Broker) -> KafkaSettings {
     KafkaSettings {
         brokers: vec![broker.bootstrap()],
         topic: TOPIC.into(),
-        partitions: 4,
+        partitions: PARTITIONS as u32,
         replication_factor: 1,
         max_record_bytes: 1_000_000,
         linger: Duration::from_millis(1),
@@ -386,8 +386,7 @@ async fn refused_credentials_pause_one_cluster_without_dead_letters() {
         &env("right"),
     )
     .await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
+    let backlog = async || {
         let resp = b
             .request(
                 "GET",
@@ -397,14 +396,13 @@ async fn refused_credentials_pause_one_cluster_without_dead_letters() {
             .unwrap();
         let text = resp.text();
         if text.contains("\"host\":\"a\"") && text.contains("\"host\":\"b\"") {
-            break;
+            Ok(())
+        } else {
+            Err(text)
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "b never received the backlog: {text}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    };
+    let (within, every) = (Duration::from_secs(60), Duration::from_millis(250));
+    support::poll_until("b received the backlog", within, every, backlog).await;
     fr.stop().await.unwrap();
 }
 
@@ -533,15 +531,16 @@ async fn wait_drain(
     what: &str,
     ok: impl Fn(&serde_json::Value) -> bool,
 ) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    let probe = async || {
         let status = drain_status(fr, name).await;
         if ok(&status) {
-            return;
+            Ok(())
+        } else {
+            Err(status)
         }
-        assert!(tokio::time::Instant::now() < deadline, "{what}: {status}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    let (within, every) = (Duration::from_secs(30), Duration::from_millis(100));
+    support::poll_until(what, within, every, probe).await;
 }
 
 async fn admin_post(fr: &Fluxroute, path: &str) {
@@ -567,14 +566,12 @@ async fn a_replay_never_skips_records_not_delivered_yet() {
     let fr = Fluxroute::start(&config(&broker, &cluster("a", &a, ""), &["a"])).await;
     let first: String = (0..50).map(|i| format!("m v={i} {i}\n")).collect();
     write(&fr, "d", &first).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while stored(&a, "d").len() < 50 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "first writes never arrived"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    support::wait_until(
+        "the first writes stored",
+        Duration::from_secs(30),
+        async || stored(&a, "d").len() >= 50,
+    )
+    .await;
     admin_post(&fr, "/admin/v1/clusters/a/pause").await;
     wait_drain(&fr, "a", "reading paused", |d| d["reading_paused"] == true).await;
     let second: String = (50..100).map(|i| format!("m v={i} {i}\n")).collect();

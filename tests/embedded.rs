@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap (clippy.toml allows it in #[test] fns only)
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +15,7 @@ use fluxroute::queue::embedded::{
 use fluxroute::queue::{
     ConsumerGroup, DeadLetter, Error, Event, OutgoingRecord, Queue, Record, RecordMeta,
 };
+use support::wait_until;
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
@@ -66,18 +69,6 @@ async fn read(member: &dyn ConsumerGroup, want: usize) -> Vec<Record> {
     out
 }
 
-/// Waits until `cond` holds, failing after the deadline.
-async fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 fn seq(r: &Record) -> usize {
     let s = std::str::from_utf8(&r.payload).unwrap();
     s[4..s.find('i').unwrap()].parse().unwrap()
@@ -94,7 +85,10 @@ async fn reopen_keeps_records_positions_and_offsets() {
         assert_eq!(got.iter().filter(|r| r.partition == 0).count(), 5);
         // Partition 0 fully delivered (its records get deleted), partition 1 up to offset 2.
         m.commit(&[(0, 5), (1, 2)]).await.unwrap();
-        eventually("partition 0 emptied", || q.offsets()[0].1 == 5).await;
+        wait_until("partition 0 emptied", DEADLINE, async || {
+            q.offsets()[0].1 == 5
+        })
+        .await;
         let dead = DeadLetter {
             cluster: "eu1".into(),
             db: "db".into(),
@@ -153,7 +147,10 @@ async fn keep_until_delivered_deletes_only_behind_the_slowest_group() {
     enqueue(&q, (0..10).map(|i| record(0, i)).collect()).await;
     fast.commit(&[(0, 10)]).await.unwrap();
     slow.commit(&[(0, 3)]).await.unwrap();
-    eventually("deleted behind slow", || q.offsets()[0].1 == 3).await;
+    wait_until("deleted behind slow", DEADLINE, async || {
+        q.offsets()[0].1 == 3
+    })
+    .await;
     assert_eq!(q.retained_records(), 7);
     assert_eq!(q.stored_bytes(), (3..10).map(record_bytes).sum::<u64>());
     // Nothing more goes until the slow group moves, however long we look.
@@ -161,7 +158,10 @@ async fn keep_until_delivered_deletes_only_behind_the_slowest_group() {
     assert_eq!(again.first().map(|r| r.offset), Some(3));
     assert_eq!(q.offsets()[0].1, 3);
     slow.commit(&[(0, 10)]).await.unwrap();
-    eventually("all delivered, all deleted", || q.retained_records() == 0).await;
+    wait_until("all delivered, all deleted", DEADLINE, async || {
+        q.retained_records() == 0
+    })
+    .await;
     assert_eq!(q.stored_bytes(), 0);
     assert_eq!(q.dropped_records_total(), 0);
     assert!(q.oldest_record_age().is_none());
@@ -186,7 +186,7 @@ async fn disk_budget_exhausted_is_full_until_a_commit_frees_space() {
     m.commit(&[(0, got.last().unwrap().offset + 1)])
         .await
         .unwrap();
-    eventually("space freed", || q.stored_bytes() == 0).await;
+    wait_until("space freed", DEADLINE, async || q.stored_bytes() == 0).await;
     enqueue(&q, vec![record(0, 5)]).await;
     assert_eq!(q.offsets()[0], (0, 5, 6));
     assert_eq!(q.dropped_records_total(), 0);
@@ -233,7 +233,7 @@ async fn bounded_drops_records_older_than_max_age() {
     let _m = q.join("g").await.unwrap();
     enqueue(&q, (0..4).map(|i| record(i as u32 % 2, i)).collect()).await;
     assert_eq!(q.retained_records(), 4);
-    eventually("aged out", || q.retained_records() == 0).await;
+    wait_until("aged out", DEADLINE, async || q.retained_records() == 0).await;
     assert_eq!(q.dropped_records_total(), 4);
     assert!(q.dropped_bytes_total() > 0);
 }

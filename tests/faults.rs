@@ -50,6 +50,7 @@ use support::faultproxy::{FaultProxy, Mode};
 use support::fluxroute::Fluxroute;
 use support::influxd::Influxd;
 use support::process::{free_port, FluxrouteProcess};
+use support::wait_until;
 
 /// The database every scenario writes.
 const DB: &str = "faults";
@@ -143,15 +144,6 @@ async fn metric(admin_url: &str, prefix: &str) -> Option<f64> {
         .await
         .ok()?;
     support::sample(&text, prefix)
-}
-
-/// Waits until `cond` holds, polling every 50 ms.
-async fn wait_until(what: &str, within: Duration, mut cond: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !cond().await {
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

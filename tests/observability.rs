@@ -178,19 +178,16 @@ async fn scrape(fr: &Fluxroute) -> String {
 
 /// Waits until the sum of the sample lines starting with `prefix` satisfies `ok`.
 async fn wait_sample(fr: &Fluxroute, prefix: &str, ok: impl Fn(f64) -> bool, within: Duration) {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
+    let probe = async || {
         // Summed: a prefix such as `..._total{cluster="a"` covers every reason's series.
         let v = support::sample_sum(&scrape(fr).await, prefix);
         if v.is_some_and(&ok) {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{v:?}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{prefix} is {v:?} after {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    support::poll_until(prefix, within, Duration::from_millis(100), probe).await;
 }
 
 async fn post_write(fr: &Fluxroute, db: &str, body: &str) -> u16 {
@@ -220,21 +217,18 @@ fn rules_without_for() -> String {
 
 /// Waits until Prometheus has a series for `expr`.
 async fn wait_series(prom: &Prometheus, expr: &str, within: Duration) {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
+    let probe = async || {
         let r = prom.query(expr).await;
         if r.as_ref()
             .is_ok_and(|v| v.as_array().is_some_and(|a| !a.is_empty()))
         {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{r:?}\n{}", prom.log_tail()))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "Prometheus has no {expr} after {within:?} ({r:?}):\n{}",
-            prom.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    };
+    let what = format!("a Prometheus series for {expr}");
+    support::poll_until(&what, within, Duration::from_millis(200), probe).await;
 }
 
 /// Writes a field type conflict across two requests (each is fine alone; both clusters
@@ -406,8 +400,7 @@ async fn prometheus_evaluates_every_dashboard_query_and_rule_and_fires_cluster_d
 
     // Every sample name is in Prometheus, scraped a few seconds ago already (rates need two
     // samples).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    let scraped = async || {
         let have: BTreeSet<String> = prom
             .query(r#"count by (__name__) ({__name__=~"fluxroute_.+"} offset 2s)"#)
             .await
@@ -423,19 +416,17 @@ async fn prometheus_evaluates_every_dashboard_query_and_rule_and_fires_cluster_d
             .filter(|n| n.starts_with("fluxroute_") && !have.contains(*n))
             .collect();
         if missing.is_empty() {
-            break;
+            Ok(())
+        } else {
+            Err(format!("missing {missing:?}:\n{}", prom.log_tail()))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "Prometheus has not scraped {missing:?}:\n{}",
-            prom.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    };
+    let every = Duration::from_millis(200);
+    let within = Duration::from_secs(30);
+    support::poll_until("Prometheus scraped every sample", within, every, scraped).await;
 
     // (2) Every rule loaded, evaluated and healthy.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let rules: Vec<Value> = loop {
+    let evaluated = async || {
         let data = prom.api("/api/v1/rules", &[]).await.unwrap();
         let rules: Vec<Value> = data["groups"]
             .as_array()
@@ -444,15 +435,12 @@ async fn prometheus_evaluates_every_dashboard_query_and_rule_and_fires_cluster_d
             .flat_map(|g| g["rules"].as_array().unwrap().clone())
             .collect();
         if !rules.is_empty() && rules.iter().all(|r| r["health"] != "unknown") {
-            break rules;
+            Ok(rules)
+        } else {
+            Err(format!("{data}\n{}", prom.log_tail()))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "rules not evaluated after 30s: {data}\n{}",
-            prom.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    let rules = support::poll_until("every rule evaluated", within, every, evaluated).await;
     let mut problems = Vec::new();
     for r in &rules {
         let name = r["name"].as_str().unwrap();
@@ -486,8 +474,7 @@ async fn prometheus_evaluates_every_dashboard_query_and_rule_and_fires_cluster_d
         "FluxrouteClusterMisconfigured",
         "FluxrouteQueueBudgetNearlyFull",
     ];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    let fired = async || {
         let alerts = prom.api("/api/v1/alerts", &[]).await.unwrap()["alerts"].clone();
         let firing: BTreeSet<(String, String)> = alerts
             .as_array()
@@ -518,14 +505,12 @@ async fn prometheus_evaluates_every_dashboard_query_and_rule_and_fires_cluster_d
             .filter(|(n, who)| !firing.contains(&((*n).to_owned(), (*who).to_owned())))
             .collect();
         if pending.is_empty() {
-            break;
+            Ok(())
+        } else {
+            Err(format!("not firing: {pending:?}; firing: {firing:?}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not firing after 30s: {pending:?}; firing: {firing:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    };
+    support::poll_until("the scenario's alerts firing", within, every, fired).await;
 
     // (4) Every dashboard query and every rule expression through the query API.
     let vars = [

@@ -23,6 +23,39 @@ pub fn http_client() -> reqwest::Client {
         .expect("http client")
 }
 
+/// Polls `probe` every `every` until it answers `Ok`, and returns that answer. After `within` the
+/// test fails with `what` and the probe's last `Err`: what it saw instead.
+pub async fn poll_until<T, E: std::fmt::Display>(
+    what: &str,
+    within: Duration,
+    every: Duration,
+    mut probe: impl AsyncFnMut() -> Result<T, E>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match probe().await {
+            Ok(v) => return v,
+            Err(seen) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: not within {within:?}; last seen: {seen}"
+            ),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Polls `cond` every 50 ms until it holds; the test fails with `what` after `within`.
+pub async fn wait_until(what: &str, within: Duration, mut cond: impl AsyncFnMut() -> bool) {
+    let probe = async || {
+        if cond().await {
+            Ok(())
+        } else {
+            Err("the condition does not hold")
+        }
+    };
+    poll_until(what, within, Duration::from_millis(50), probe).await
+}
+
 /// The value of the first sample line of a `/metrics` text that starts with `prefix`.
 pub fn sample(metrics: &str, prefix: &str) -> Option<f64> {
     metrics
