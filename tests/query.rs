@@ -601,7 +601,10 @@ async fn a_read_after_a_position_sees_that_write_across_routers_on_kafka() {
     let broker = support::broker::Broker::start(support::broker::Storage::Memory);
     let (a, b) = (Influxd::start().unwrap(), Influxd::start().unwrap());
     let toml = Setup::kafka(&broker.bootstrap())
-        .section("[query]\nafter_timeout = \"1s\"")
+        // A read waits up to this for a cluster to pass its position: long enough for a drain
+        // on a loaded machine (the reads below answer as soon as a has the write); the one
+        // read that must time out (both clusters paused) waits it out once.
+        .section("[query]\nafter_timeout = \"10s\"")
         .cluster_toml(&(cluster("b", &b, "") + &cluster("a", &a, "")))
         .route(&["metrics"], &["b", "a"])
         .toml();
