@@ -1,13 +1,16 @@
 """scripts/bench's measurements, one subcommand per kind of row (the report is benches/report.py):
 
-  row REPORT TIME OUT CLK_TCK CPU_JSON RSS_JSON MACHINE_BUSY MACHINE_TOTAL
-      summarises one loadgen run (rows a, b, c, f, p): loadgen's report, the servers' CPU and
-      peak RSS, fluxroute's own mean request and enqueue times from its metrics before and after.
+  row BASE DEADLINE ADMIN_URL NAME=PID... -- LOADGEN COMMAND...
+      one loadgen run (rows a, b, c, f, p, p2), bounded by DEADLINE seconds: loadgen's report
+      (BASE.report), the servers' CPU and peak RSS, loadgen's own CPU, the machine's use and, with
+      ADMIN_URL (fluxroute's metrics; may be empty), fluxroute's mean request and enqueue times;
+      written to BASE.json. Exits 1 when loadgen failed (it exits 1 itself when only some
+      requests failed: the report counts them).
   criterion DIR STAMP
       criterion's median estimates (written after STAMP) as MB/s, printed as JSON.
-  drain URL OUT DEADLINE CLK_TCK NAME=PID...
+  drain URL OUT DEADLINE NAME=PID...
       row d: thaws the frozen influxd and times the drain delivering the backlog.
-  live URL OUT DEADLINE CLK_TCK REPORT NAME=PID... -- LOADGEN COMMAND...
+  live URL OUT DEADLINE REPORT NAME=PID... -- LOADGEN COMMAND...
       row e: runs loadgen into fluxroute while the drain delivers, until every line is stored.
   influxd-points URL
       points influxd has written so far (its `write` statistics), printed.
@@ -19,9 +22,10 @@
 
 Rows d and e read FR_CLUSTERS (the routed clusters' names) from the environment. Processes are
 named NAME=PID; names starting with `influxd` are the clusters' servers."""
-import json, os, signal, subprocess, sys, time, urllib.request
+import json, os, resource, signal, subprocess, sys, time, urllib.request
 
 ACCEPTED = 'fluxroute_ingest_lines_total{outcome="accepted"}'
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def parse_metrics(text):
@@ -36,10 +40,6 @@ def parse_metrics(text):
         except ValueError:
             pass
     return vals
-
-
-def metrics_file(path):
-    return parse_metrics(open(path).read()) if os.path.exists(path) else {}
 
 
 def metrics_url(url):
@@ -59,8 +59,30 @@ def machine():
     return sum(f) - f[3] - f[4], sum(f)
 
 
-def vm_hwm_kb(pid):
-    return int([l for l in open(f"/proc/{pid}/status") if l.startswith("VmHWM:")][0].split()[1])
+def cpu_ticks(pids):
+    """{name: ticks so far} of named processes."""
+    return {k: ticks(p) for k, p in pids.items()}
+
+
+def cpu_seconds(before, after):
+    return {k: (after[k] - before[k]) / CLK_TCK for k in before}
+
+
+def vm_hwm_kb(pids):
+    """{name: peak RSS in kB} of named processes."""
+    return {k: int([l for l in open(f"/proc/{p}/status") if l.startswith("VmHWM:")][0].split()[1])
+            for k, p in pids.items()}
+
+
+def busy_fraction(before, after):
+    """The machine's CPU use between two machine() readings."""
+    return (after[0] - before[0]) / max(1, after[1] - before[1])
+
+
+def split_command(args):
+    """NAME=PID... -- COMMAND... as ({name: pid}, command)."""
+    sep = args.index("--")
+    return named_pids(args[:sep]), list(args[sep + 1:])
 
 
 def clusters():
@@ -85,14 +107,26 @@ def named_pids(args):
     return dict(p.split("=") for p in args)
 
 
-def row(report_path, time_path, out, clk, cpu, rss_kb, mbusy, mtotal):
-    clk = float(clk)
+def row(base, deadline, admin_url, *rest):
+    pids, cmd = split_command(rest)
+    report_path = base + ".report"
+    m0 = metrics_url(admin_url) if admin_url else {}
+    k0, mc0 = cpu_ticks(pids), machine()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(report_path, "w") as out, open(base + ".loadgen.log", "w") as err:
+        try:
+            rc = subprocess.run(cmd, stdout=out, stderr=err, timeout=float(deadline)).returncode
+        except subprocess.TimeoutExpired:
+            rc = "timed out"
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    k1, mc1 = cpu_ticks(pids), machine()
+    m1 = metrics_url(admin_url) if admin_url else {}
     report = last_json_line(report_path)
-    u, s = (float(x) for x in open(time_path).read().split()[-2:])
-    # fluxroute's own view of the run: mean time in the queue's enqueue vs the whole request.
-    base = report_path[: -len(".report")]
-    m0, m1 = metrics_file(base + ".metrics0"), metrics_file(base + ".metrics1")
+    if rc not in (0, 1) or report is None or "lines_acked" not in report:
+        sys.stderr.write(open(base + ".loadgen.log").read())
+        sys.exit(f"loadgen exited: {rc}")
 
+    # fluxroute's own view of the run: mean time in the queue's enqueue vs the whole request.
     def mean_ms(name, labels=""):
         c, s = f"{name}_count{labels}", f"{name}_sum{labels}"
         n = m1.get(c, 0) - m0.get(c, 0)
@@ -104,13 +138,14 @@ def row(report_path, time_path, out, clk, cpu, rss_kb, mbusy, mtotal):
         "request_mean_ms": mean_ms("fluxroute_ingest_request_duration_seconds"),
         "enqueue_ok_mean_ms": mean_ms("fluxroute_ingest_enqueue_duration_seconds", '{outcome="ok"}'),
     }
+    loadgen_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     json.dump({
         "report": report,
-        "cpu_seconds": {k: v / clk for k, v in json.loads(cpu).items()} | {"loadgen": u + s},
-        "vm_hwm_kb": json.loads(rss_kb),
+        "cpu_seconds": cpu_seconds(k0, k1) | {"loadgen": loadgen_cpu},
+        "vm_hwm_kb": vm_hwm_kb(pids),
         "fluxroute_metrics": fr,
-        "machine_busy_fraction": int(mbusy) / int(mtotal) if int(mtotal) else 0.0,
-    }, open(out, "w"))
+        "machine_busy_fraction": busy_fraction(mc0, mc1),
+    }, open(base + ".json", "w"))
 
 
 def criterion(base, stamp):
@@ -139,10 +174,10 @@ def criterion(base, stamp):
     print(json.dumps(out))
 
 
-def drain(url, out, deadline, clk, *pid_args):
+def drain(url, out, deadline, *pid_args):
     """Row d: from the first line written to influxd after the thaw until the drain has written
     every accepted line (fluxroute's own counters), or the deadline."""
-    deadline, clk = time.monotonic() + float(deadline), float(clk)
+    deadline = time.monotonic() + float(deadline)
     pids, names = named_pids(pid_args), clusters()
 
     def thaw():
@@ -159,13 +194,13 @@ def drain(url, out, deadline, clk, *pid_args):
     t_thaw = time.monotonic()
     thaw()
     start = None  # (time, written, ticks, machine) at the last poll before progress
-    prev = (t_thaw, w0, {k: ticks(p) for k, p in pids.items()}, machine())
+    prev = (t_thaw, w0, cpu_ticks(pids), machine())
     done = False
     while time.monotonic() < deadline:
         time.sleep(0.25)
         now, m = time.monotonic(), metrics_url(url)
         w = written(m, names)
-        snap = (now, w, {k: ticks(p) for k, p in pids.items()}, machine())
+        snap = (now, w, cpu_ticks(pids), machine())
         if start is None and w > w0:
             start = prev  # nothing was being written yet at that poll
         prev = snap
@@ -182,24 +217,23 @@ def drain(url, out, deadline, clk, *pid_args):
             # lines/s stored in each cluster (lines_written counts every cluster's).
             "lines_written": lines, "elapsed_secs": secs,
             "lines_per_sec": lines / secs / len(names) if secs else 0,
-            "cpu_seconds": {k: (end[2][k] - start[2][k]) / clk for k in pids},
-            "machine_busy_fraction": (end[3][0] - start[3][0]) / max(1, end[3][1] - start[3][1]),
+            "cpu_seconds": cpu_seconds(start[2], end[2]),
+            "machine_busy_fraction": busy_fraction(start[3], end[3]),
         })
     res["drain_metrics"] = {k: v for k, v in m.items() if k.startswith("fluxroute_drain")
                             and "_bucket" not in k}
-    res["vm_hwm_kb"] = {k: vm_hwm_kb(p) for k, p in pids.items()}
+    res["vm_hwm_kb"] = vm_hwm_kb(pids)
     json.dump(res, open(out, "w"))
 
 
-def live(url, out, deadline, clk, report, *rest):
+def live(url, out, deadline, report, *rest):
     """Row e: lines written to influxd from loadgen's start until the drain has written every
     line accepted, per second: what clients get stored per second through fluxroute."""
-    sep = rest.index("--")
-    pids, cmd = named_pids(rest[:sep]), list(rest[sep + 1:])
-    deadline, clk, names = float(deadline), float(clk), clusters()
+    pids, cmd = split_command(rest)
+    deadline, names = float(deadline), clusters()
     m0 = metrics_url(url)
     w0, a0 = written(m0, names), m0.get(ACCEPTED, 0.0)
-    t0, k0, mc0 = time.monotonic(), {k: ticks(p) for k, p in pids.items()}, machine()
+    t0, k0, mc0 = time.monotonic(), cpu_ticks(pids), machine()
     with open(report, "w") as rep:
         lg = subprocess.run(cmd, stdout=rep, stderr=subprocess.DEVNULL, timeout=deadline)
     t_load = time.monotonic()
@@ -211,7 +245,7 @@ def live(url, out, deadline, clk, report, *rest):
             done = True
             break
         time.sleep(0.1)
-    t1, k1, mc1 = time.monotonic(), {k: ticks(p) for k, p in pids.items()}, machine()
+    t1, k1, mc1 = time.monotonic(), cpu_ticks(pids), machine()
     lines = written(m, names) - w0
     json.dump({
         "complete": done, "loadgen_exit": lg.returncode, "report": last_json_line(report),
@@ -219,9 +253,9 @@ def live(url, out, deadline, clk, report, *rest):
         "lines_accepted": target / len(names) - a0, "lines_written": lines,
         "load_secs": t_load - t0, "elapsed_secs": t1 - t0, "catchup_secs": t1 - t_load,
         "lines_per_sec": lines / (t1 - t0) / len(names),
-        "cpu_seconds": {k: (k1[k] - k0[k]) / clk for k in pids},
-        "machine_busy_fraction": (mc1[0] - mc0[0]) / max(1, mc1[1] - mc0[1]),
-        "vm_hwm_kb": {k: vm_hwm_kb(p) for k, p in pids.items()},
+        "cpu_seconds": cpu_seconds(k0, k1),
+        "machine_busy_fraction": busy_fraction(mc0, mc1),
+        "vm_hwm_kb": vm_hwm_kb(pids),
     }, open(out, "w"))
 
 
